@@ -1,0 +1,3 @@
+"""qabot: an offline Q&A bot over interview transcripts, answering with verbatim, cited quotes."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,137 @@
+"""The `qabot` command line: index, ask, search, serve, slack, eval, feedback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from bot.config import ConfigError, Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj["settings"]
+
+
+def _fail(message: str) -> "click.ClickException":
+    return click.ClickException(message)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages to stderr.")
+@click.version_option(package_name="qabot")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
+    """qabot: ask questions of interview transcripts, answered with verbatim, cited quotes."""
+    try:
+        settings = get_settings()
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+    # Commands talk to users on stdout/stderr; logging stays quiet unless asked (serve raises it to INFO).
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if not verbose:
+        for noisy in ("sentence_transformers", "transformers", "httpx", "faiss"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    ctx.obj = {"settings": settings}
+
+
+def _load_answerer(settings: Settings):
+    from bot.answering import Answerer
+    from bot.store import StoreError
+
+    answerer = Answerer(settings)
+    try:
+        answerer.reload()
+    except StoreError as exc:
+        raise _fail(str(exc)) from exc
+    return answerer
+
+
+@main.command()
+@click.option("--corpus", "corpus", type=click.Path(file_okay=False, path_type=Path), help="Interview folder [QABOT_CORPUS_DIR].")
+@click.option("--index", "index", type=click.Path(file_okay=False, path_type=Path), help="Index folder [QABOT_INDEX_DIR].")
+@click.option("--full", is_flag=True, help="Re-embed everything instead of only new or changed files.")
+@click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
+@click.pass_context
+def index(ctx: click.Context, corpus: Path | None, index: Path | None, full: bool, as_json: bool) -> None:
+    """Build or update the index from the interviews."""
+    from bot.corpus import CorpusError
+    from bot.embedding import EmbeddingError, make_embedder
+    from bot.indexer import build
+    from bot.store import StoreError
+
+    settings = _settings(ctx).replace(corpus_dir=corpus, index_dir=index)
+    embedder = make_embedder(settings.model_name, settings.model_path, settings.embed_batch_size)
+    try:
+        report = build(settings.corpus_dir, settings.index_dir, embedder, full=full, progress=True,
+                       on_skip=lambda source, why: click.echo(f"skipped {source}: {why}", err=True))
+    except (CorpusError, StoreError, EmbeddingError) as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        click.echo(report.summary())
+
+
+def _source_line(c) -> str:
+    return f"{c.project} · {c.adopter} · {c.section} · {c.question} ({c.source}:{c.line_start}-{c.line_end})"
+
+
+@main.command()
+@click.argument("question")
+@click.option("--top-k", "-k", "top_k", type=click.IntRange(1, 20), default=None, help="Passages to cite (1-20).")
+@click.option("--project", help="Only interviews of this project.")
+@click.option("--adopter", help="Only interviews of this adopter.")
+@click.option("--json", "as_json", is_flag=True, help="Print the HTTP /ask body.")
+@click.pass_context
+def ask(ctx: click.Context, question: str, top_k: int | None, project: str | None, adopter: str | None,
+        as_json: bool) -> None:
+    """Answer QUESTION with cited quotes from the interviews."""
+    settings = _settings(ctx)
+    if not question.strip():
+        raise click.BadParameter("the question is empty", param_hint="QUESTION")
+    answerer = _load_answerer(settings)
+    answer = answerer.ask(question, top_k or settings.top_k, project, adopter)
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+        return
+    click.echo(answer.answer)
+    if answer.citations:
+        click.echo("\nSources:")
+        for c in answer.citations:
+            click.echo(f"[{c.n}] {_source_line(c)}")
+    elif answer.related:
+        click.echo("\nClosest passages (related, not an answer):")
+        for p in answer.related:
+            click.echo(f"- {_source_line(p)}")
+
+
+@main.command()
+@click.argument("query")
+@click.option("-k", "k", type=click.IntRange(1, 50), default=10, help="How many passages.")
+@click.option("--project", help="Only interviews of this project.")
+@click.option("--adopter", help="Only interviews of this adopter.")
+@click.option("--json", "as_json", is_flag=True, help="Print the HTTP /search body.")
+@click.pass_context
+def search(ctx: click.Context, query: str, k: int, project: str | None, adopter: str | None, as_json: bool) -> None:
+    """Print the passages that best match QUERY, ranked."""
+    answerer = _load_answerer(_settings(ctx))
+    results = answerer.search(query, k, project, adopter)
+    if as_json:
+        click.echo(json.dumps({"query": query, "results": [p.to_dict() for p in results]}, indent=2,
+                              ensure_ascii=False))
+        return
+    for rank, p in enumerate(results, 1):
+        click.echo(f"{rank:>2}. [{p.score:.3f}] {_source_line(p)}")
+        text = " ".join(p.text.split())
+        click.echo(f"    {text[:300]}{'…' if len(text) > 300 else ''}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

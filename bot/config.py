@@ -1,0 +1,100 @@
+"""Settings: the one place that reads the environment."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed."""
+
+
+def _env_int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _env_bool(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_list(env: dict[str, str], name: str) -> tuple[str, ...]:
+    raw = env.get(name, "")
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All runtime settings; build with `Settings.from_env()` or `get_settings()`."""
+
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    state_dir: Path = Path("var")
+    model_name: str = DEFAULT_MODEL
+    model_path: str | None = None
+    embed_batch_size: int = 32
+    top_k: int = 5
+    max_question_chars: int = 2000
+    admin_token: str | None = None
+    public_url: str | None = None
+    cors_origins: tuple[str, ...] = ()
+    log_questions: bool = False
+    log_level: str = "INFO"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    slack_command: str = "/ask"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        """Read settings from `env` (default: the process environment)."""
+        env = dict(os.environ if env is None else env)
+        return cls(
+            corpus_dir=Path(env.get("QABOT_CORPUS_DIR") or "corpus"),
+            index_dir=Path(env.get("QABOT_INDEX_DIR") or "index"),
+            state_dir=Path(env.get("QABOT_STATE_DIR") or "var"),
+            model_name=env.get("QABOT_MODEL") or DEFAULT_MODEL,
+            model_path=env.get("QABOT_MODEL_PATH") or None,
+            embed_batch_size=_env_int(env, "QABOT_EMBED_BATCH_SIZE", 32),
+            top_k=_env_int(env, "QABOT_TOP_K", 5),
+            max_question_chars=_env_int(env, "QABOT_MAX_QUESTION_CHARS", 2000),
+            admin_token=env.get("QABOT_ADMIN_TOKEN") or None,
+            public_url=(env.get("QABOT_PUBLIC_URL") or "").rstrip("/") or None,
+            cors_origins=_env_list(env, "QABOT_CORS_ORIGINS"),
+            log_questions=_env_bool(env, "QABOT_LOG_QUESTIONS", False),
+            log_level=(env.get("QABOT_LOG_LEVEL") or "INFO").upper(),
+            host=env.get("QABOT_HOST") or "127.0.0.1",
+            port=_env_int(env, "QABOT_PORT", 8000),
+            slack_bot_token=env.get("SLACK_BOT_TOKEN") or None,
+            slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
+            slack_app_token=env.get("SLACK_APP_TOKEN") or None,
+            slack_api_url=env.get("SLACK_API_URL") or "https://slack.com/api/",
+            slack_command=env.get("QABOT_SLACK_COMMAND") or "/ask",
+        )
+
+    def replace(self, **changes: object) -> "Settings":
+        """A copy with some fields changed (None values are ignored)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings.from_env()
