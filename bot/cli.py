@@ -133,5 +133,50 @@ def search(ctx: click.Context, query: str, k: int, project: str | None, adopter:
         click.echo(f"    {text[:300]}{'…' if len(text) > 300 else ''}")
 
 
+@main.command()
+@click.option("--host", default=None, help="Address to listen on [QABOT_HOST, default 127.0.0.1].")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port [QABOT_PORT, default 8000].")
+@click.option("--watch", is_flag=True, help="Rebuild and swap the index when the corpus changes.")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None, watch: bool) -> None:
+    """Run the HTTP API, the web page and Slack HTTP events."""
+    from bot.server import run_server
+
+    settings = _settings(ctx).replace(host=host, port=port)
+    run_server(settings, watch=watch)
+
+
+@main.command()
+@click.option("--watch", is_flag=True, help="Rebuild and swap the index when the corpus changes.")
+@click.pass_context
+def slack(ctx: click.Context, watch: bool) -> None:
+    """Run the Slack bot over Socket Mode (needs SLACK_APP_TOKEN and SLACK_BOT_TOKEN)."""
+    from bot.slack.socket import run_socket_mode
+
+    run_socket_mode(_settings(ctx), watch=watch)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print votes as JSON.")
+@click.pass_context
+def feedback(ctx: click.Context, as_json: bool) -> None:
+    """List 👍/👎 votes given in Slack, newest first."""
+    from bot.slack.feedback import print_feedback
+
+    print_feedback(_settings(ctx), as_json=as_json)
+
+
+@main.command(name="eval")
+@click.argument("questions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--top-k", "-k", "top_k", type=click.IntRange(1, 50), default=10, help="Ranks to score.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@click.pass_context
+def eval_(ctx: click.Context, questions: Path, top_k: int, as_json: bool) -> None:
+    """Score retrieval and answers on a labelled question file (JSONL)."""
+    from bot.evaluation import run_eval_cli
+
+    run_eval_cli(_settings(ctx), questions, top_k=top_k, as_json=as_json)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
