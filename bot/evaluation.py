@@ -1,0 +1,322 @@
+"""Retrieval and answer metrics over a labelled question file (the dev.jsonl format)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Protocol, Sequence
+
+from bot.text import words
+
+logger = logging.getLogger(__name__)
+
+HOLD_FRACTION = 0.6  # a passage "holds" a gold quote when it has at least this share of its words
+RANKS = (1, 3, 5, 10)
+KINDS_ORDER = ("fact", "paraphrase", "filtered", "thematic", "unanswerable")
+# The targets of issue 3, shown beside the measured numbers.
+TARGETS = {"recall@5": 0.95, "mrr@10": 0.85, "quote_hit": 0.85, "thematic_coverage": 0.80,
+           "false_refusals": 0.05}
+
+
+class EvalError(ValueError):
+    """The question file cannot be used; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class Gold:
+    """A gold evidence quote and the corpus file it comes from."""
+
+    file: str
+    quote: str
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    """One labelled question."""
+
+    id: str
+    question: str
+    kind: str
+    gold: tuple[Gold, ...]
+    project: str | None = None
+    adopter: str | None = None
+
+    @property
+    def answerable(self) -> bool:
+        """True when the interviews hold an answer (some gold evidence exists)."""
+        return bool(self.gold)
+
+
+class PassageLike(Protocol):
+    """What the scorer reads from a ranked passage or a citation."""
+
+    source: str
+    project: str
+    text: str
+
+
+class System(Protocol):
+    """What is evaluated: ranked search and (optionally) full answers, like `Answerer`."""
+
+    def search(self, query: str, k: int = 10, project: str | None = None,
+               adopter: str | None = None) -> Sequence[Any]:
+        """Ranked passages."""
+        ...
+
+
+def _parse_line(raw: str, where: str) -> EvalQuestion:
+    try:
+        d = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise EvalError(f"{where}: not valid JSON ({exc.msg})") from exc
+    if not isinstance(d, dict):
+        raise EvalError(f"{where}: expected a JSON object")
+    question = d.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise EvalError(f"{where}: missing or empty \"question\"")
+    gold_raw = d.get("gold") or []
+    if not isinstance(gold_raw, list):
+        raise EvalError(f"{where}: \"gold\" must be a list")
+    gold = []
+    for g in gold_raw:
+        if not isinstance(g, dict) or not isinstance(g.get("file"), str) or not isinstance(g.get("quote"), str):
+            raise EvalError(f"{where}: each gold item needs string \"file\" and \"quote\"")
+        gold.append(Gold(g["file"], g["quote"]))
+    kind = d.get("kind") or ("unanswerable" if not gold else "fact")
+    return EvalQuestion(str(d.get("id") or where), question, str(kind), tuple(gold),
+                        d.get("project") or None, d.get("adopter") or None)
+
+
+def load_questions(path: Path) -> list[EvalQuestion]:
+    """Read a JSONL question file; blank lines are skipped; bad lines raise EvalError naming the line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EvalError(f"{path}: cannot read ({exc})") from exc
+    questions = [_parse_line(raw, f"{path}:{n}") for n, raw in enumerate(text.splitlines(), 1) if raw.strip()]
+    if not questions:
+        raise EvalError(f"{path}: no questions")
+    return questions
+
+
+def holds(text: str, quote: str, fraction: float = HOLD_FRACTION) -> bool:
+    """True when `text` contains at least `fraction` of the distinct words of `quote`."""
+    want = set(words(quote))
+    if not want:
+        return False
+    return len(want & set(words(text))) / len(want) >= fraction
+
+
+def matched_gold(passage: PassageLike, gold: Iterable[Gold]) -> set[int]:
+    """Indexes of the gold quotes this passage holds (same file, enough of the words)."""
+    return {i for i, g in enumerate(gold) if g.file == passage.source and holds(passage.text, g.quote)}
+
+
+def ideal_hits(gold: Sequence[Gold], corpus: Sequence[PassageLike] | None) -> int:
+    """How many distinct passages the gold quotes need (greedy cover over the corpus passages)."""
+    if not corpus:
+        return len(gold)
+    cover = [m for m in (matched_gold(p, gold) for p in corpus if p.source in {g.file for g in gold}) if m]
+    left, n = set().union(*cover) if cover else set(), 0
+    while left:
+        best = max(cover, key=lambda m: len(m & left))
+        left -= best
+        n += 1
+    return max(n, 1) if gold else 0
+
+
+@dataclass
+class QuestionResult:
+    """Everything measured for one question."""
+
+    id: str
+    kind: str
+    answerable: bool
+    first_rank: int | None = None  # 1-based rank of the first passage holding gold evidence
+    covered_at: dict[int, float] = field(default_factory=dict)  # k -> share of gold quotes held in top k
+    ndcg10: float = 0.0
+    passage_words: float = 0.0
+    answered: bool | None = None
+    cited: int = 0
+    gold_files_cited: float | None = None  # share of the gold interviews among the citations
+    quote_hit: bool | None = None
+    off_project: float | None = None  # share of citations from a project the gold evidence is not in
+    latency_ms: float | None = None
+
+
+def score_ranking(q: EvalQuestion, passages: Sequence[PassageLike], ideal: int) -> QuestionResult:
+    """Rank metrics of one question's ranked passages."""
+    r = QuestionResult(q.id, q.kind, q.answerable)
+    if passages:
+        r.passage_words = statistics.mean(len(words(p.text)) for p in passages[:5])
+    if not q.answerable:
+        return r
+    covered: set[int] = set()
+    dcg = 0.0
+    for rank, p in enumerate(passages[:10], 1):
+        new = matched_gold(p, q.gold) - covered
+        if matched_gold(p, q.gold) and r.first_rank is None:
+            r.first_rank = rank
+        if new:
+            dcg += 1.0 / math.log2(rank + 1)
+            covered |= new
+        if rank in RANKS:
+            r.covered_at[rank] = len(covered) / len(q.gold)
+    for k in RANKS:
+        r.covered_at.setdefault(k, len(covered) / len(q.gold))
+    idcg = sum(1.0 / math.log2(i + 2) for i in range(min(ideal, 10)))
+    r.ndcg10 = dcg / idcg if idcg else 0.0
+    return r
+
+
+def score_answer(q: EvalQuestion, r: QuestionResult, answer: Any, latency_ms: float) -> None:
+    """Add the answer metrics (answered, coverage, quote, scope) of one question to its result."""
+    r.answered = bool(answer.answered)
+    r.latency_ms = latency_ms
+    cites = list(answer.citations)
+    r.cited = len(cites)
+    if not q.answerable:
+        return
+    gold_files = {g.file for g in q.gold}
+    r.gold_files_cited = len(gold_files & {c.source for c in cites}) / len(gold_files)
+    r.quote_hit = any(c.source == g.file and holds(c.quote, g.quote) for c in cites for g in q.gold)
+    gold_projects = {g.file.split("/", 1)[0].lower() for g in q.gold}
+    if cites:
+        r.off_project = sum(c.source.split("/", 1)[0].lower() not in gold_projects for c in cites) / len(cites)
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return round(statistics.mean(vals), 4) if vals else None
+
+
+def summarize(results: Sequence[QuestionResult]) -> dict[str, Any]:
+    """Aggregate metrics over a group of question results."""
+    ans = [r for r in results if r.answerable]
+    una = [r for r in results if not r.answerable]
+    out: dict[str, Any] = {"questions": len(results), "answerable": len(ans), "unanswerable": len(una)}
+    if ans:
+        for k in RANKS:
+            out[f"recall@{k}"] = _mean(1.0 if r.first_rank and r.first_rank <= k else 0.0 for r in ans)
+        out["mrr@10"] = _mean(1.0 / r.first_rank if r.first_rank else 0.0 for r in ans)
+        out["ndcg@10"] = _mean(r.ndcg10 for r in ans)
+        out["gold_coverage@5"] = _mean(r.covered_at.get(5) for r in ans)
+        out["gold_coverage@10"] = _mean(r.covered_at.get(10) for r in ans)
+        out["quote_hit"] = _mean(None if r.quote_hit is None else float(r.quote_hit) for r in ans)
+        out["gold_interviews_cited"] = _mean(r.gold_files_cited for r in ans)
+        out["off_project_citations"] = _mean(r.off_project for r in ans)
+        refusals = [r for r in ans if r.answered is not None]
+        out["false_refusals"] = _mean(0.0 if r.answered else 1.0 for r in refusals)
+    if una:
+        flagged = [r for r in una if r.answered is not None]
+        out["unanswerable_flagged"] = _mean(0.0 if r.answered else 1.0 for r in flagged)
+    out["passage_words"] = _mean(r.passage_words for r in results if r.passage_words)
+    latencies = [r.latency_ms for r in results if r.latency_ms is not None]
+    if latencies:
+        out["p50_ms"] = round(statistics.median(latencies), 1)
+    return out
+
+
+def evaluate(system: System, questions: Sequence[EvalQuestion], top_k: int = 10, answer_k: int = 5,
+             corpus: Sequence[PassageLike] | None = None, answers: bool = True) -> dict[str, Any]:
+    """Run every question through `system` and return overall, per-kind and per-question metrics."""
+    results: list[QuestionResult] = []
+    search_ms: list[float] = []
+    for q in questions:
+        started = time.perf_counter()
+        passages = system.search(q.question, max(top_k, 10), q.project, q.adopter)
+        search_ms.append((time.perf_counter() - started) * 1000)
+        gold_files = {g.file for g in q.gold}
+        ideal = ideal_hits(q.gold, [p for p in corpus if p.source in gold_files] if corpus else None)
+        r = score_ranking(q, passages, ideal)
+        if answers and hasattr(system, "ask"):
+            started = time.perf_counter()
+            answer = system.ask(q.question, answer_k, q.project, q.adopter)
+            score_answer(q, r, answer, (time.perf_counter() - started) * 1000)
+        results.append(r)
+    kinds = sorted({r.kind for r in results},
+                   key=lambda k: (KINDS_ORDER.index(k) if k in KINDS_ORDER else len(KINDS_ORDER), k))
+    overall = summarize(results)
+    overall["search_p50_ms"] = round(statistics.median(search_ms), 1) if search_ms else None
+    thematic = [r for r in results if r.kind == "thematic" and r.gold_files_cited is not None]
+    if thematic:
+        overall["thematic_coverage"] = _mean(r.gold_files_cited for r in thematic)
+    return {
+        "overall": overall,
+        "by_kind": {k: summarize([r for r in results if r.kind == k]) for k in kinds},
+        "questions": [asdict(r) for r in results],
+        "settings": {"top_k": top_k, "answer_k": answer_k, "hold_fraction": HOLD_FRACTION},
+    }
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}" if value < 10 else f"{value:.1f}"
+    return str(value)
+
+
+ROW_KEYS = ("questions", "recall@1", "recall@3", "recall@5", "recall@10", "mrr@10", "ndcg@10",
+            "gold_coverage@5", "quote_hit", "gold_interviews_cited", "off_project_citations",
+            "false_refusals", "unanswerable_flagged", "passage_words", "p50_ms")
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """A plain-text table: one column for all questions, one per kind, then misses."""
+    columns = [("all", report["overall"])] + list(report["by_kind"].items())
+    width = max(len(k) for k in ROW_KEYS) + 2
+    lines = ["metric".ljust(width) + "".join(name[:12].rjust(13) for name, _ in columns)]
+    for key in ROW_KEYS:
+        lines.append(key.ljust(width) + "".join(_fmt(col.get(key)).rjust(13) for _, col in columns))
+    o = report["overall"]
+    lines.append("")
+    lines.append(f"thematic coverage (gold interviews cited): {_fmt(o.get('thematic_coverage'))}; "
+                 f"search p50 {_fmt(o.get('search_p50_ms'))} ms; answer p50 {_fmt(o.get('p50_ms'))} ms")
+    targets = [f"{k} {_fmt(o.get(k))} (target {'<=' if k == 'false_refusals' else '>='} {v})"
+               for k, v in TARGETS.items() if o.get(k) is not None]
+    if targets:
+        lines.append("targets: " + "; ".join(targets))
+    misses = [q for q in report["questions"]
+              if (q["answerable"] and (not q["first_rank"] or q["first_rank"] > 5 or q["answered"] is False
+                                       or q["quote_hit"] is False))
+              or (not q["answerable"] and q["answered"])]
+    if misses:
+        lines.append("to look at: " + ", ".join(
+            f"{q['id']}({q['kind']}: rank {q['first_rank'] or '-'}"
+            f"{', refused' if q['answerable'] and q['answered'] is False else ''}"
+            f"{', quote missed' if q['quote_hit'] is False else ''}"
+            f"{', answered' if not q['answerable'] and q['answered'] else ''})" for q in misses))
+    return "\n".join(lines)
+
+
+def run_eval(settings: Any, path: Path, top_k: int = 10) -> dict[str, Any]:
+    """Load the configured index and evaluate the Answerer on the question file."""
+    from bot.answering import Answerer
+
+    questions = load_questions(path)
+    answerer = Answerer(settings)
+    answerer.reload()
+    return evaluate(answerer, questions, top_k=top_k, answer_k=settings.top_k, corpus=answerer.index.chunks)
+
+
+def run_eval_cli(settings: Any, path: Path, top_k: int = 10, as_json: bool = False) -> None:
+    """The body of `qabot eval`: print the report (text or JSON); errors become clean CLI messages."""
+    import click
+
+    from bot.embedding import EmbeddingError
+    from bot.store import StoreError
+
+    try:
+        report = run_eval(settings, path, top_k=top_k)
+    except (EvalError, StoreError, EmbeddingError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo(format_report(report))
