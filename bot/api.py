@@ -47,6 +47,8 @@ def _message(error: dict[str, Any]) -> str:
         return "must not be blank"
     if error.get("type") == "missing":
         return "is required"
+    if tuple(error.get("loc", ())) == ("body",) and error.get("type") in {"model_attributes_type", "dict_type"}:
+        return 'must be a JSON object such as {"question": "..."} sent with Content-Type: application/json'
     return str(error.get("msg", "is invalid"))
 
 
