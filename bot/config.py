@@ -61,6 +61,9 @@ class Settings:
     slack_app_token: str | None = None
     slack_api_url: str = "https://slack.com/api/"
     slack_command: str = "/ask"
+    watch_quiet_ms: int = 300
+    watch_max_wait_ms: int = 2000
+    watch_polling: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -87,6 +90,9 @@ class Settings:
             slack_app_token=env.get("SLACK_APP_TOKEN") or None,
             slack_api_url=env.get("SLACK_API_URL") or "https://slack.com/api/",
             slack_command=env.get("QABOT_SLACK_COMMAND") or "/ask",
+            watch_quiet_ms=_env_int(env, "QABOT_WATCH_QUIET_MS", 300),
+            watch_max_wait_ms=_env_int(env, "QABOT_WATCH_MAX_WAIT_MS", 2000),
+            watch_polling=_env_bool(env, "QABOT_WATCH_POLLING", False),
         )
 
     def replace(self, **changes: object) -> "Settings":

@@ -28,6 +28,8 @@ class IndexMaintainer:
         self.last_error: str | None = None
         self.last_build_at: float | None = None
         self.building = False
+        self.bad_generation: int | None = None  # a generation that failed to load; not retried
+        self.watcher: Any = None  # the CorpusWatcher (bot.watch) when the corpus is watched
 
     def start(self) -> None:
         """Start polling the index folder for generations written by other processes."""
@@ -49,12 +51,31 @@ class IndexMaintainer:
     def try_reload(self) -> bool:
         """Swap in a newer generation if one exists; keep serving the old one if it is bad."""
         try:
-            return self.answerer.reload()
+            generation = store.current_generation(self.settings.index_dir)
         except store.StoreError as exc:
-            if self.last_error != str(exc):
-                logger.error("new index generation not loaded, still serving the previous one: %s", exc)
-            self.last_error = str(exc)
+            self._failed(str(exc), None)
             return False
+        if generation is not None and generation == self.bad_generation:
+            return False  # verified bad already; re-checksumming it every poll would only burn CPU
+        try:
+            swapped = self.answerer.reload()
+        except store.StoreError as exc:
+            self._failed(str(exc), generation)
+            return False
+        if swapped:
+            self.bad_generation = None
+            if self.last_error and not self.building:
+                self.last_error = None
+            index = self.answerer.index
+            logger.info("index generation %s live: %d interviews, %d chunks, %d skipped",
+                        index.generation, len(index.manifest.files), len(index.chunks), len(index.manifest.skipped))
+        return swapped
+
+    def _failed(self, message: str, generation: int | None) -> None:
+        if self.last_error != message:
+            logger.error("new index generation not loaded, still serving the previous one: %s", message)
+        self.last_error = message
+        self.bad_generation = generation
 
     def reindex(self, full: bool = False) -> bool:
         """Start an incremental build in the background; False if one is already running."""
@@ -83,6 +104,8 @@ class IndexMaintainer:
             self.last_build_at = time.time()
             self.last_error = None
             self.try_reload()
+            if report.wrote:
+                logger.info("index rebuilt: %s", report.summary())
             return report
         except Exception as exc:  # noqa: BLE001 - a failed build must never take the service down
             logger.exception("reindex failed; still serving the previous index")
@@ -103,4 +126,7 @@ class IndexMaintainer:
                        skipped=dict(index.manifest.skipped))
         if self.last_report is not None:
             out["last_build"] = self.last_report.to_dict()
+        out["last_build_at"] = self.last_build_at
+        out["bad_generation"] = self.bad_generation
+        out["watch"] = self.watcher.status() if self.watcher is not None else None
         return out
