@@ -1,0 +1,59 @@
+"""Store: generations switch atomically, old ones pruned, model mismatch and damage refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bot import store
+from bot.embedding import FakeEmbedder
+from bot.indexer import build
+
+
+def test_generations_switch_and_prune(fake_settings) -> None:
+    corpus, index_dir = fake_settings.corpus_dir, fake_settings.index_dir
+    emb = FakeEmbedder()
+    gens = []
+    for i in range(4):
+        (corpus / f"n{i}.md").write_text(f"# N Adopter Interview - N{i}\n\n## S\n\n### Q?\nAnswer {i}.\n")
+        gens.append(build(corpus, index_dir, emb).generation)
+    assert gens == [1, 2, 3, 4]
+    assert store.current_generation(index_dir) == 4
+    assert sorted(p.name for p in index_dir.glob("gen-*")) == ["gen-000003", "gen-000004"]
+    loaded = store.load(index_dir, "fake")
+    assert loaded.generation == 4 and len(loaded.chunks) == loaded.faiss_index.ntotal
+
+
+def test_model_mismatch_is_refused_with_rebuild_hint(fake_settings) -> None:
+    build(fake_settings.corpus_dir, fake_settings.index_dir, FakeEmbedder())
+    with pytest.raises(store.StoreError, match=r"built with model 'fake'.*rebuild it with `qabot index --full`"):
+        store.load(fake_settings.index_dir, "all-MiniLM-L6-v2")
+
+
+def test_damaged_file_is_named(fake_settings) -> None:
+    build(fake_settings.corpus_dir, fake_settings.index_dir, FakeEmbedder())
+    gen = fake_settings.index_dir / "gen-000001"
+    with (gen / "chunks.jsonl").open("a") as f:
+        f.write("{}\n")
+    with pytest.raises(store.StoreError, match=r"chunks\.jsonl is damaged"):
+        store.load(fake_settings.index_dir, "fake")
+
+
+def test_missing_index_says_how_to_build(tmp_path) -> None:
+    with pytest.raises(store.IndexNotFound, match="qabot index"):
+        store.load(tmp_path / "index", "fake")
+
+
+def test_search_returns_inner_products_best_first(fake_answerer) -> None:
+    index = fake_answerer.index
+    q = np.asarray(index.vectors[0])
+    hits = index.search(q, 3)
+    assert hits[0][0] == 0 and hits[0][1] == pytest.approx(1.0, abs=1e-5)
+    assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+
+
+def test_build_lock_refuses_a_second_builder(tmp_path) -> None:
+    with store.build_lock(tmp_path):
+        with pytest.raises(store.StoreError, match="another build is running"):
+            with store.build_lock(tmp_path, wait=False):
+                pass
