@@ -258,11 +258,13 @@ def build_lock(index_dir: Path, wait: bool = True) -> Iterator[None]:
     """Hold the index folder's build lock so two builds never write at once."""
     index_dir.mkdir(parents=True, exist_ok=True)
     with (index_dir / LOCK).open("a") as f:
-        flags = fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)
         try:
-            fcntl.flock(f.fileno(), flags)
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            raise StoreError(f"another build is running on {index_dir}; try again when it ends") from exc
+            if not wait:
+                raise StoreError(f"another build is running on {index_dir}; try again when it ends") from exc
+            logger.warning("another build is running on %s; waiting for it to finish", index_dir)
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         try:
             yield
         finally:
