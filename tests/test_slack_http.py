@@ -194,7 +194,9 @@ def test_mention_in_thread_arriving_also_as_message_is_answered_once(client: Tes
     assert len(fake_slack.calls_to("chat.postMessage")) == 2
 
 
-def test_slack_retry_never_produces_a_second_answer(client: TestClient, fake_slack: FakeSlack) -> None:
+def test_slack_retry_never_produces_a_second_answer(client: TestClient, fake_slack: FakeSlack,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="bot.slack.app")
     first = post_event(client, mention(QUESTION), event_id="EvRetry")
     retry = post_event(client, mention(QUESTION), event_id="EvRetry",
                        headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
@@ -202,6 +204,7 @@ def test_slack_retry_never_produces_a_second_answer(client: TestClient, fake_sla
     fake_slack.wait_for("chat.postMessage")
     fake_slack.settle()
     assert len(fake_slack.calls_to("chat.postMessage")) == 1
+    assert any("EvRetry already handled; retry 1 ignored" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize("event", [
