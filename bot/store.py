@@ -65,11 +65,20 @@ class Manifest:
     checksums: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    digest: str = ""  # sha256 of the manifest itself (with this field empty), so edits are detected
 
     def to_json(self) -> str:
         """Serialized manifest."""
         d = {**self.__dict__, "files": {k: v.__dict__ for k, v in self.files.items()}}
         return json.dumps(d, indent=1, sort_keys=True)
+
+    def compute_digest(self) -> str:
+        """The sha256 of this manifest with `digest` left empty."""
+        saved, self.digest = self.digest, ""
+        try:
+            return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
+        finally:
+            self.digest = saved
 
     @classmethod
     def from_json(cls, text: str) -> "Manifest":
@@ -149,6 +158,7 @@ def write_generation(index_dir: Path, chunks: list[Chunk], vectors: np.ndarray, 
     np.save(tmp / VECTORS, np.ascontiguousarray(vectors, dtype=np.float32))
     faiss.write_index(build_faiss(vectors), str(tmp / FAISS_FILE))
     manifest.checksums = {name: _sha256_file(tmp / name) for name in (CHUNKS, VECTORS, FAISS_FILE)}
+    manifest.digest = manifest.compute_digest()
     (tmp / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
     for name in (CHUNKS, VECTORS, FAISS_FILE, MANIFEST):
         _fsync(tmp / name)
@@ -208,11 +218,14 @@ def read_manifest(index_dir: Path, generation: int | None = None) -> Manifest:
         raise IndexNotFound(f"no index in {index_dir}; build it with `qabot index`")
     path = _gen_dir(index_dir, generation) / MANIFEST
     try:
-        return Manifest.from_json(path.read_text(encoding="utf-8"))
+        manifest = Manifest.from_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise StoreError(f"{path} is missing; rebuild with `qabot index --full`") from exc
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise StoreError(f"{path} is damaged ({exc}); rebuild with `qabot index --full`") from exc
+    if manifest.digest and manifest.digest != manifest.compute_digest():
+        raise StoreError(f"{path} is damaged (checksum mismatch); rebuild with `qabot index --full`")
+    return manifest
 
 
 def check_compatible(manifest: Manifest, model: str, where: Path) -> None:
