@@ -149,3 +149,11 @@ def test_split_text_keeps_every_word_within_the_limit(words: list[str], limit: i
     rebuilt = " ".join(p[: -len(CONTINUED)] if p.endswith(CONTINUED) and i < len(parts) - 1 else p
                        for i, p in enumerate(parts)).split()
     assert rebuilt == text.split()
+
+
+def test_markdown_bold_from_transcripts_shows_as_slack_bold() -> None:
+    c = citation(1, "**Production.** We run **5,200 requests/sec** at peak.", line_start=7, line_end=7)
+    _, blocks = answer_message(answer_with([c]), "a1")
+    dump = json.dumps(blocks, ensure_ascii=False)
+    assert "*Production.* We run *5,200 requests/sec* at peak." in dump and "**" not in dump
+    assert "`knative/acme.md:7`" in dump

@@ -37,6 +37,7 @@ def fake_slack() -> Iterator[FakeSlack]:
     """The fake Slack Web API, running for one test."""
     fake = FakeSlack().start()
     yield fake
+    fake.settle(quiet=0.1)  # let work still running after the test finish against a live server
     fake.stop()
 
 
@@ -377,6 +378,7 @@ def test_real_model_answer_through_http_mode(real_settings: Settings, real_answe
     client = TestClient(_make_app(settings, real_answerer))
     post_event(client, mention("why do adopters value scale to zero?"))
     post = fake_slack.wait_for("chat.postMessage", timeout=60)[0].params
+    fake_slack.wait_for("reactions.remove")
     assert_valid_message(post)
     text = all_text(post)
     assert "*[1]*" in text and "Sources" in text

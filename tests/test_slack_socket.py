@@ -99,6 +99,7 @@ def fake_slack() -> Iterator[FakeSlack]:
     """The fake Slack Web API."""
     fake = FakeSlack().start()
     yield fake
+    fake.settle(quiet=0.1)  # let work still running after the test finish against a live server
     fake.stop()
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import quote as urlquote
 
 from bot.answering import Answer, Citation, Passage
-from bot.slack.mrkdwn import escape, split_text, truncate
+from bot.slack.mrkdwn import bold_to_mrkdwn, escape, split_text, truncate
 
 SECTION_LIMIT = 3000  # Slack: a section's text is at most 3,000 characters
 MAX_BLOCKS = 50  # Slack: a message has at most 50 blocks
@@ -55,12 +55,13 @@ def _context(mrkdwn: str) -> dict[str, Any]:
 def _answer_mrkdwn(text: str) -> str:
     """The answer text, escaped, with its "- " bullets shown as Slack bullets."""
     lines = [("• " + line[2:]) if line.startswith("- ") else line for line in escape(text).split("\n")]
-    return "\n".join(lines)
+    return bold_to_mrkdwn("\n".join(lines))
 
 
 def _origin(p: Citation | Passage, public_url: str | None) -> str:
     url = passage_url(public_url, p.chunk_id)
-    where = f"{p.source}:{p.line_start}-{p.line_end}"
+    lines = str(p.line_start) if p.line_start == p.line_end else f"{p.line_start}-{p.line_end}"
+    where = f"{p.source}:{lines}"
     if url:
         return f"<{escape(url)}|{escape(where)}>"
     return f"`{escape(where)}`"
@@ -71,12 +72,12 @@ def _heading(p: Citation | Passage) -> str:
 
 
 def _citation_mrkdwn(c: Citation, public_url: str | None) -> str:
-    quote = escape(" ".join(c.quote.split()))
+    quote = bold_to_mrkdwn(escape(" ".join(c.quote.split())))
     return f"*[{c.n}]* {_heading(c)}\n>{quote}\n{_origin(c, public_url)}"
 
 
 def _related_mrkdwn(p: Passage, public_url: str | None) -> str:
-    excerpt = escape(truncate(" ".join(p.text.split()), RELATED_EXCERPT))
+    excerpt = bold_to_mrkdwn(escape(truncate(" ".join(p.text.split()), RELATED_EXCERPT)))
     return f"• {_heading(p)}\n>{excerpt}\n{_origin(p, public_url)}"
 
 

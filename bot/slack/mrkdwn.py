@@ -11,11 +11,17 @@ _CHANNEL_REF = re.compile(r"<#[CG][A-Z0-9]+\|([^>]*)>")
 _BARE_CHANNEL_REF = re.compile(r"<#([CG][A-Z0-9]+)>")
 _SPECIAL = re.compile(r"<!(?:[^>|]*)(?:\|([^>]*))?>")
 _LINK = re.compile(r"<((?:https?|mailto):[^>|]+)(?:\|([^>]*))?>")
+_MD_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
 
 
 def escape(text: str) -> str:
     """Escape &, < and > so that text from the corpus or a user can't form links or pings like <!channel>."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def bold_to_mrkdwn(text: str) -> str:
+    """Markdown **bold** (common in the transcripts) as Slack's *bold*."""
+    return _MD_BOLD.sub(r"*\1*", text)
 
 
 def unescape(text: str) -> str:

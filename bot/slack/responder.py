@@ -134,3 +134,6 @@ class Responder:
         except SlackApiError as exc:
             logger.debug("%s %s failed: %s", method, WORKING_REACTION, exc.response.get("error"))
             return False
+        except Exception as exc:  # noqa: BLE001 - the reaction is cosmetic; the answer matters
+            logger.warning("%s %s failed: %s", method, WORKING_REACTION, exc)
+            return False
