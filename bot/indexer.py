@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ class BuildReport:
     chunks_embedded: int = 0
     chunks_total: int = 0
     seconds: float = 0.0
+    embed_seconds: float = 0.0
     wrote: bool = False
 
     def summary(self) -> str:
@@ -47,21 +49,36 @@ class BuildReport:
         return dict(self.__dict__)
 
 
-def _embed_key(chunk: Chunk) -> str:
-    return hashlib.sha1(chunk.embed_text.encode("utf-8")).hexdigest()
-
-
-def _previous(index_dir: Path, model: str, full: bool) -> store.LoadedIndex | None:
-    """The current generation if it can be reused for an incremental build."""
+def _previous(index_dir: Path, model: str, full: bool) -> store.Previous | None:
+    """The current generation opened for reuse by an incremental build, if it can be reused."""
     if full:
         return None
     try:
-        return store.load(index_dir, model)
+        return store.open_previous(index_dir, model)
     except store.IndexNotFound:
         return None
     except store.StoreError as exc:
         logger.warning("previous index not reusable, building from scratch: %s", exc)
         return None
+
+
+# A file whose size and mtime are unchanged is not re-hashed, unless it was modified so close to the
+# previous build that a later edit could share its timestamp (the "racy" case git also guards against).
+_RACY_NS = 2_000_000_000
+
+
+def _same_stat(entry: store.FileEntry, st: os.stat_result, built_at: float) -> bool:
+    return (entry.size == st.st_size and entry.mtime_ns == st.st_mtime_ns
+            and st.st_mtime_ns < int(built_at * 1e9) - _RACY_NS)
+
+
+@dataclass
+class _Planned:
+    """One corpus file in the new generation: reused rows of the previous one, or fresh chunks."""
+
+    source: str
+    entry: store.FileEntry
+    chunks: list[Chunk] | None = None  # None: copy the previous generation's rows
 
 
 def build(corpus_dir: Path, index_dir: Path, embedder: Embedder, full: bool = False,
@@ -73,79 +90,100 @@ def build(corpus_dir: Path, index_dir: Path, embedder: Embedder, full: bool = Fa
     report = BuildReport()
     with store.build_lock(index_dir):
         prev = _previous(index_dir, embedder.name, full)
-        prev_files = prev.manifest.files if prev else {}
-        prev_by_source: dict[str, list[int]] = {}
-        prev_by_key: dict[str, int] = {}
-        if prev:
-            for row, chunk in enumerate(prev.chunks):
-                prev_by_source.setdefault(chunk.source, []).append(row)
-                prev_by_key.setdefault(_embed_key(chunk), row)
-
-        files: dict[str, store.FileEntry] = {}
-        chunks: list[Chunk] = []
-        rows: list[int | None] = []  # row in prev.vectors to reuse, or None to embed
-        for path in iter_files(corpus_dir):
-            source = relative_source(path, corpus_dir)
-            try:
-                sha = file_sha256(path)
-            except OSError as exc:
-                _skip(report, source, f"cannot read ({exc.strerror or exc})", on_skip)
-                continue
-            old = prev_files.get(source)
-            if old is not None and old.sha256 == sha and source in prev_by_source:
-                report.unchanged.append(source)
-                files[source] = old
-                for row in prev_by_source[source]:
-                    chunks.append(prev.chunks[row])
-                    rows.append(row)
-                continue
-            try:
-                interview = parse_file(path, corpus_dir)
-            except CorpusError as exc:
-                _skip(report, source, str(exc).split(": ", 1)[-1], on_skip)
-                continue
-            (report.changed if old is not None else report.added).append(source)
-            new_chunks = chunk_interview(interview)
-            files[source] = store.FileEntry(sha, interview.project, interview.adopter, interview.interviewee,
-                                            interview.date, interview.title, len(new_chunks))
-            for chunk in new_chunks:
-                chunks.append(chunk)
-                rows.append(prev_by_key.get(_embed_key(chunk)))
-        report.removed = sorted(set(prev_files) - set(files) - set(report.skipped))
-        # A skipped file that was indexed before drops out too: report it as removed as well.
-        report.removed += sorted(s for s in report.skipped if s in prev_files)
-
-        todo = [i for i, r in enumerate(rows) if r is None]
-        dim = embedder.dim
-        new_vectors = embedder.embed_documents([chunks[i].embed_text for i in todo], progress=progress)
-        if len(todo):
-            dim = new_vectors.shape[1]
-        elif prev is not None:
-            dim = prev.vectors.shape[1]
-        vectors = np.zeros((len(chunks), dim), dtype=np.float32)
-        for i, r in enumerate(rows):
-            if r is not None:
-                vectors[i] = prev.vectors[r]
-        for j, i in enumerate(todo):
-            vectors[i] = new_vectors[j]
-        report.chunks_embedded = len(todo)
-        report.chunks_total = len(chunks)
-
-        nothing_changed = (prev is not None and not report.added and not report.changed
-                           and not report.removed and prev.manifest.skipped == report.skipped)
-        if nothing_changed:
-            report.generation = prev.generation
-        else:
-            generation = max(store.current_generation(index_dir) or 0, _max_generation(index_dir)) + 1
-            manifest = store.Manifest(generation=generation, model=embedder.name, dim=dim,
-                                      chunker_version=CHUNKER_VERSION, built_at=store.now(),
-                                      files=files, skipped=dict(report.skipped))
-            store.write_generation(index_dir, chunks, vectors, manifest)
-            report.generation = generation
-            report.wrote = True
+        try:
+            _build_locked(corpus_dir, index_dir, embedder, prev, report, progress, on_skip)
+        finally:
+            if prev is not None:
+                prev.close()
     report.seconds = time.perf_counter() - started
     logger.info("index build: %s", report.summary())
     return report
+
+
+def _build_locked(corpus_dir: Path, index_dir: Path, embedder: Embedder, prev: store.Previous | None,
+                  report: BuildReport, progress: bool, on_skip: Callable[[str, str], None] | None) -> None:
+    prev_files = prev.manifest.files if prev else {}
+    reusable = prev is not None and prev.spans_known
+    planned: list[_Planned] = []
+    for path in iter_files(corpus_dir):
+        source = relative_source(path, corpus_dir)
+        old = prev_files.get(source)
+        try:
+            st = path.stat()
+            if old is not None and reusable and _same_stat(old, st, prev.manifest.built_at):
+                sha = old.sha256
+            else:
+                sha = file_sha256(path)
+        except OSError as exc:
+            _skip(report, source, f"cannot read ({exc.strerror or exc})", on_skip)
+            continue
+        if old is not None and old.sha256 == sha and reusable:
+            report.unchanged.append(source)
+            planned.append(_Planned(source, dataclasses.replace(old, size=st.st_size, mtime_ns=st.st_mtime_ns)))
+            continue
+        try:
+            interview = parse_file(path, corpus_dir)
+        except CorpusError as exc:
+            _skip(report, source, str(exc).split(": ", 1)[-1], on_skip)
+            continue
+        if old is not None and old.sha256 == sha:
+            report.unchanged.append(source)  # an older index format: re-chunked, vectors reused by text
+        else:
+            (report.changed if old is not None else report.added).append(source)
+        new_chunks = chunk_interview(interview)
+        planned.append(_Planned(source, store.FileEntry(sha, interview.project, interview.adopter,
+                                                        interview.interviewee, interview.date, interview.title,
+                                                        len(new_chunks), size=st.st_size, mtime_ns=st.st_mtime_ns),
+                                new_chunks))
+    seen = {p.source for p in planned}
+    report.removed = sorted(set(prev_files) - seen - set(report.skipped))
+    # A skipped file that was indexed before drops out too: report it as removed as well.
+    report.removed += sorted(s for s in report.skipped if s in prev_files)
+
+    # Embed only chunks whose exact embed text has no vector in the previous generation.
+    fresh = [c for p in planned if p.chunks is not None for c in p.chunks]
+    reuse_rows = [prev.row_of_key(store.embed_key(c.embed_text)) if prev is not None else None for c in fresh]
+    todo = [i for i, r in enumerate(reuse_rows) if r is None]
+    embed_started = time.perf_counter()
+    embedded = embedder.embed_documents([fresh[i].embed_text for i in todo], progress=progress)
+    report.embed_seconds = round(time.perf_counter() - embed_started, 3)
+    dim = embedded.shape[1] if len(todo) else (prev.vectors.shape[1] if prev is not None else embedder.dim)
+    fresh_vectors = np.zeros((len(fresh), dim), dtype=np.float32)
+    for i, r in enumerate(reuse_rows):
+        if r is not None:
+            fresh_vectors[i] = prev.vectors[r]
+    for j, i in enumerate(todo):
+        fresh_vectors[i] = embedded[j]
+    report.chunks_embedded = len(todo)
+    report.chunks_total = sum(p.entry.chunks for p in planned)
+
+    nothing_changed = (prev is not None and not report.added and not report.changed and not report.removed
+                       and prev.manifest.skipped == report.skipped and all(p.chunks is None for p in planned))
+    if nothing_changed:
+        report.generation = prev.manifest.generation
+        return
+    generation = max(store.current_generation(index_dir) or 0, _max_generation(index_dir)) + 1
+    writer = store.GenerationWriter(index_dir, generation, report.chunks_total, dim)
+    files: dict[str, store.FileEntry] = {}
+    cursor = 0
+    for p in planned:
+        entry = p.entry
+        if p.chunks is None:
+            row, n, off, nbytes = entry.row, entry.chunks, entry.offset, entry.nbytes
+            lists = prev.lists[row:row + n] if prev.lists is not None else None
+            entry.row, entry.offset, entry.nbytes = writer.add_lines(
+                prev.lines[off:off + nbytes], prev.vectors[row:row + n], prev.keys[row:row + n], lists)
+        else:
+            n = len(p.chunks)
+            entry.row, entry.offset, entry.nbytes = writer.add_chunks(p.chunks, fresh_vectors[cursor:cursor + n])
+            cursor += n
+        files[p.source] = entry
+    manifest = store.Manifest(generation=generation, model=embedder.name, dim=dim,
+                              chunker_version=CHUNKER_VERSION, built_at=store.now(),
+                              files=files, skipped=dict(report.skipped))
+    writer.finish(manifest, previous=(prev.path / store.FAISS_FILE) if prev is not None else None)
+    report.generation = generation
+    report.wrote = True
 
 
 def _max_generation(index_dir: Path) -> int:

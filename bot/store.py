@@ -7,15 +7,17 @@ import fcntl
 import hashlib
 import json
 import logging
+import mmap
 import os
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import faiss
 import numpy as np
+import xxhash
 
 from bot.chunking import CHUNKER_VERSION, Chunk
 
@@ -27,8 +29,17 @@ MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.npy"
 FAISS_FILE = "index.faiss"
+KEYS = "keys.npy"  # a digest of each row's embed text, so a build can reuse vectors without parsing chunks
+LISTS = "lists.npy"  # the IVF list of each row (approximate index only), so a build assigns only new rows
 KEEP_GENERATIONS = 2
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+
+# Below this many passages search is exact (flat); from it on, an IVF index with 8-bit codes finds candidates
+# and they are re-scored exactly against the (memory-mapped) vectors. bench/build_bench.py measures recall.
+ANN_THRESHOLD = 20_000
+ANN_NPROBE = 48
+ANN_RERANK = 4  # candidates fetched per wanted result before exact re-scoring
+_CHECKSUM = "xxh3_128"
 
 
 class StoreError(RuntimeError):
@@ -41,7 +52,7 @@ class IndexNotFound(StoreError):
 
 @dataclass
 class FileEntry:
-    """What the manifest records of one source file."""
+    """What the manifest records of one source file (and where its chunks sit in the generation)."""
 
     sha256: str
     project: str
@@ -50,6 +61,11 @@ class FileEntry:
     date: str | None
     title: str
     chunks: int
+    row: int = -1  # first row of the file's chunks (they are contiguous)
+    offset: int = -1  # byte offset of its first line in chunks.jsonl
+    nbytes: int = -1  # bytes of its lines in chunks.jsonl
+    size: int = -1  # source file size and mtime when built: an unchanged stat skips re-hashing
+    mtime_ns: int = -1
 
 
 @dataclass
@@ -66,6 +82,7 @@ class Manifest:
     skipped: dict[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
     digest: str = ""  # sha256 of the manifest itself (with this field empty), so edits are detected
+    ann: str = "flat"  # "flat" or "ivf-sq8"
 
     def to_json(self) -> str:
         """Serialized manifest."""
@@ -108,8 +125,29 @@ class LoadedIndex:
         if not self.chunks:
             return []
         k = min(k, len(self.chunks))
-        scores, rows = self.faiss_index.search(query.reshape(1, -1).astype(np.float32), k)
-        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
+        q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        if self.manifest.ann == "flat":
+            scores, rows = self.faiss_index.search(q, k)
+            return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
+        _, rows = self.faiss_index.search(q, min(len(self.chunks), max(k * ANN_RERANK, 40)))
+        rows = np.unique(rows[0][rows[0] >= 0])
+        exact = np.asarray(self.vectors[rows], dtype=np.float32) @ q[0]
+        order = np.argsort(-exact, kind="stable")[:k]
+        return [(int(rows[i]), float(exact[i])) for i in order]
+
+
+def embed_key(text: str) -> bytes:
+    """The 16-byte digest of an embed text (same text, same vector)."""
+    return xxhash.xxh3_128_digest(text.encode("utf-8"))
+
+
+def checksum_file(path: Path) -> str:
+    """A fast content checksum, "xxh3_128:<hex>"."""
+    h = xxhash.xxh3_128()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return f"{_CHECKSUM}:{h.hexdigest()}"
 
 
 def _sha256_file(path: Path) -> str:
@@ -118,6 +156,24 @@ def _sha256_file(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def _checksum_matches(path: Path, expected: str) -> bool:
+    if expected.startswith(f"{_CHECKSUM}:"):
+        return checksum_file(path) == expected
+    return _sha256_file(path) == expected  # generations written before format 2
+
+
+def verify_files(gen_dir: Path, checksums: dict[str, str], names: Sequence[str] | None = None) -> None:
+    """Check that the generation's files exist and match their checksums (all, or the ones named)."""
+    for name, expected in checksums.items():
+        if names is not None and name not in names:
+            continue
+        path = gen_dir / name
+        if not path.exists():
+            raise StoreError(f"{path} is missing; rebuild with `qabot index --full`")
+        if not _checksum_matches(path, expected):
+            raise StoreError(f"{path} is damaged (checksum mismatch); rebuild with `qabot index --full`")
 
 
 def _gen_dir(index_dir: Path, generation: int) -> Path:
@@ -136,42 +192,163 @@ def current_generation(index_dir: Path) -> int | None:
         raise StoreError(f"{index_dir / CURRENT} is damaged ({name!r}); rebuild with `qabot index --full`") from exc
 
 
+def ann_nlist(rows: int) -> int:
+    """IVF lists for this many rows: a power of two near 4·sqrt(rows), so it stays put as the index grows."""
+    return int(2 ** round(np.log2(max(64.0, 4 * np.sqrt(rows)))))
+
+
+def _train_ivf(vectors: np.ndarray, nlist: int) -> Any:
+    dim = vectors.shape[1]
+    index = faiss.index_factory(dim, f"IVF{nlist},SQ8", faiss.METRIC_INNER_PRODUCT)
+    rng = np.random.default_rng(0)
+    sample_rows = np.sort(rng.choice(len(vectors), size=min(len(vectors), nlist * 30), replace=False))
+    index.train(np.ascontiguousarray(vectors[sample_rows], dtype=np.float32))
+    return index
+
+
+def build_ann(vectors: np.ndarray, lists: np.ndarray | None = None,
+              previous: Path | None = None) -> tuple[Any, np.ndarray]:
+    """An IVF-SQ8 index over `vectors` and each row's list; reuses a previous training and known lists (>= 0)."""
+    n, dim = vectors.shape
+    nlist = ann_nlist(n)
+    index = None
+    if previous is not None and previous.exists():
+        try:
+            old = faiss.read_index(str(previous))
+            if old.d == dim and faiss.extract_index_ivf(old).nlist == nlist:
+                old.reset()
+                index = old
+        except RuntimeError:  # not an IVF index (e.g. the previous generation was flat)
+            index = None
+    if index is None:
+        logger.info("training an IVF%d index over %d vectors", nlist, n)
+        index = _train_ivf(vectors, nlist)
+        lists = None
+    lists = np.full(n, -1, dtype=np.int64) if lists is None or len(lists) != n else lists.astype(np.int64)
+    ivf = faiss.extract_index_ivf(index)
+    ivf.nprobe = ANN_NPROBE
+    todo = np.flatnonzero(lists < 0)
+    for start in range(0, len(todo), 65536):
+        rows = todo[start:start + 65536]
+        _, assigned = ivf.quantizer.search(np.ascontiguousarray(vectors[rows], dtype=np.float32), 1)
+        lists[rows] = assigned[:, 0]
+    from faiss.contrib.ivf_tools import add_preassigned
+
+    for start in range(0, n, 65536):
+        stop = min(n, start + 65536)
+        add_preassigned(ivf, np.ascontiguousarray(vectors[start:stop], dtype=np.float32), lists[start:stop],
+                        ids=np.arange(start, stop, dtype=np.int64))
+    return index, lists
+
+
 def build_faiss(vectors: np.ndarray) -> Any:
-    """An exact inner-product FAISS index over normalized vectors."""
+    """An inner-product FAISS index over normalized vectors: exact below ANN_THRESHOLD rows, IVF above."""
+    if len(vectors) >= ANN_THRESHOLD:
+        return build_ann(vectors)[0]
     index = faiss.IndexFlatIP(vectors.shape[1])
     if len(vectors):
         index.add(np.ascontiguousarray(vectors, dtype=np.float32))
     return index
 
 
+def _chunk_line(chunk: Chunk) -> bytes:
+    d = {name: getattr(chunk, name) for name in chunk.__dataclass_fields__}
+    return (json.dumps(d, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+class GenerationWriter:
+    """Streams a new generation into a temp folder, in row order, then switches CURRENT to it."""
+
+    def __init__(self, index_dir: Path, generation: int, rows: int, dim: int) -> None:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        self.index_dir = index_dir
+        self.generation = generation
+        self.final = _gen_dir(index_dir, generation)
+        self.tmp = index_dir / f".tmp-{self.final.name}-{os.getpid()}"
+        if self.tmp.exists():
+            shutil.rmtree(self.tmp)
+        self.tmp.mkdir()
+        self.rows, self.dim = rows, dim
+        self._chunks = (self.tmp / CHUNKS).open("wb")
+        self.vectors = np.lib.format.open_memmap(self.tmp / VECTORS, mode="w+", dtype=np.float32, shape=(rows, dim))
+        self.keys = np.zeros(rows, dtype="S16")
+        self.lists = np.full(rows, -1, dtype=np.int64)
+        self.row = 0
+        self.offset = 0
+
+    def add_lines(self, lines: bytes | memoryview, vectors: np.ndarray, keys: np.ndarray,
+                  lists: np.ndarray | None = None) -> tuple[int, int, int]:
+        """Append already-serialized chunk lines with their vectors; return (row, offset, nbytes)."""
+        n = len(vectors)
+        row, offset = self.row, self.offset
+        self._chunks.write(lines)
+        if n:
+            self.vectors[row:row + n] = vectors
+            self.keys[row:row + n] = keys
+            if lists is not None:
+                self.lists[row:row + n] = lists
+        self.row += n
+        self.offset += len(lines)
+        return row, offset, len(lines)
+
+    def add_chunks(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> tuple[int, int, int]:
+        """Append new chunks with their vectors; return (row, offset, nbytes)."""
+        lines = b"".join(_chunk_line(c) for c in chunks)
+        keys = np.array([embed_key(c.embed_text) for c in chunks], dtype="S16")
+        return self.add_lines(lines, vectors, keys)
+
+    def finish(self, manifest: Manifest, previous: Path | None = None) -> Path:
+        """Write the FAISS index, checksums and manifest; fsync; rename into place; switch CURRENT; prune."""
+        if self.row != self.rows:
+            raise StoreError(f"internal error: {self.row} rows written, {self.rows} announced")
+        self._chunks.close()
+        self.vectors.flush()
+        files = [CHUNKS, VECTORS, KEYS, FAISS_FILE]
+        np.save(self.tmp / KEYS, self.keys)
+        if self.rows >= ANN_THRESHOLD:
+            index, lists = build_ann(self.vectors, self.lists, previous)
+            np.save(self.tmp / LISTS, lists)
+            files.append(LISTS)
+            manifest.ann = "ivf-sq8"
+        else:
+            index = build_faiss(np.asarray(self.vectors))
+            manifest.ann = "flat"
+        faiss.write_index(index, str(self.tmp / FAISS_FILE))
+        del self.vectors
+        manifest.checksums = {name: checksum_file(self.tmp / name) for name in files}
+        manifest.format_version = FORMAT_VERSION
+        manifest.digest = manifest.compute_digest()
+        (self.tmp / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
+        for name in [*files, MANIFEST]:
+            _fsync(self.tmp / name)
+        _fsync_dir(self.tmp)
+        if self.final.exists():
+            shutil.rmtree(self.final)
+        os.replace(self.tmp, self.final)
+        pointer = self.index_dir / f".{CURRENT}.{os.getpid()}"
+        pointer.write_text(self.final.name + "\n")
+        _fsync(pointer)
+        os.replace(pointer, self.index_dir / CURRENT)
+        _fsync_dir(self.index_dir)
+        prune(self.index_dir)
+        return self.final
+
+
 def write_generation(index_dir: Path, chunks: list[Chunk], vectors: np.ndarray, manifest: Manifest) -> Path:
     """Write a new generation folder and switch CURRENT to it atomically; prune old ones."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    final = _gen_dir(index_dir, manifest.generation)
-    tmp = index_dir / f".tmp-{final.name}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    with (tmp / CHUNKS).open("w", encoding="utf-8") as f:
-        for chunk in chunks:
-            f.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
-    np.save(tmp / VECTORS, np.ascontiguousarray(vectors, dtype=np.float32))
-    faiss.write_index(build_faiss(vectors), str(tmp / FAISS_FILE))
-    manifest.checksums = {name: _sha256_file(tmp / name) for name in (CHUNKS, VECTORS, FAISS_FILE)}
-    manifest.digest = manifest.compute_digest()
-    (tmp / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
-    for name in (CHUNKS, VECTORS, FAISS_FILE, MANIFEST):
-        _fsync(tmp / name)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    pointer = index_dir / f".{CURRENT}.{os.getpid()}"
-    pointer.write_text(final.name + "\n")
-    _fsync(pointer)
-    os.replace(pointer, index_dir / CURRENT)
-    _fsync_dir(index_dir)
-    prune(index_dir)
-    return final
+    dim = vectors.shape[1] if vectors.ndim == 2 else manifest.dim
+    writer = GenerationWriter(index_dir, manifest.generation, len(chunks), dim)
+    runs: dict[str, list[tuple[int, int, int]]] = {}
+    start = 0
+    for i in range(1, len(chunks) + 1):
+        if i == len(chunks) or chunks[i].source != chunks[start].source:
+            runs.setdefault(chunks[start].source, []).append(writer.add_chunks(chunks[start:i], vectors[start:i]))
+            start = i
+    for source, entry in manifest.files.items():
+        spans = runs.get(source, [])
+        # A file's rows are found by position only when they are one contiguous run.
+        entry.row, entry.offset, entry.nbytes = spans[0] if len(spans) == 1 else (-1, -1, -1)
+    return writer.finish(manifest)
 
 
 def _fsync(path: Path) -> None:
@@ -187,18 +364,25 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+_held_locks: set[Path] = set()
+
+
 def prune(index_dir: Path, keep: int = KEEP_GENERATIONS) -> None:
-    """Remove all but the newest `keep` generations (never the current one) and stale temp folders."""
+    """Remove all but the newest `keep` generations (never the current one) and stale temp files."""
     current = current_generation(index_dir)
     gens = sorted(p for p in index_dir.glob("gen-*") if p.is_dir())
     for old in gens[:-keep] if keep else gens:
         if current is not None and old.name == _gen_dir(index_dir, current).name:
             continue
         shutil.rmtree(old, ignore_errors=True)
-    for tmp in index_dir.glob(".tmp-gen-*"):
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            shutil.rmtree(tmp, ignore_errors=True)
+    locked = index_dir.resolve() in _held_locks  # under the build lock no other build can be writing
+    for tmp in [*index_dir.glob(".tmp-gen-*"), *index_dir.glob(f".{CURRENT}.*")]:
+        pid = tmp.name.rsplit("-" if tmp.name.startswith(".tmp") else ".", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and (locked or not _pid_alive(int(pid))):
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -248,22 +432,102 @@ def load(index_dir: Path, model: str, generation: int | None = None, verify: boo
     gen_dir = _gen_dir(index_dir, manifest.generation)
     check_compatible(manifest, model, index_dir)
     if verify:
-        for name, expected in manifest.checksums.items():
-            path = gen_dir / name
-            if not path.exists():
-                raise StoreError(f"{path} is missing; rebuild with `qabot index --full`")
-            if _sha256_file(path) != expected:
-                raise StoreError(f"{path} is damaged (checksum mismatch); rebuild with `qabot index --full`")
+        verify_files(gen_dir, manifest.checksums)
     try:
         with (gen_dir / CHUNKS).open(encoding="utf-8") as f:
             chunks = [Chunk.from_dict(json.loads(line)) for line in f if line.strip()]
         vectors = np.load(gen_dir / VECTORS, mmap_mode="r")
         index = faiss.read_index(str(gen_dir / FAISS_FILE))
+        if manifest.ann != "flat":
+            faiss.extract_index_ivf(index).nprobe = ANN_NPROBE
     except Exception as exc:  # noqa: BLE001 - any failure here means a damaged index
         raise StoreError(f"the index in {gen_dir} cannot be read ({exc}); rebuild with `qabot index --full`") from exc
     if len(chunks) != len(vectors) or index.ntotal != len(chunks):
         raise StoreError(f"the index in {gen_dir} is inconsistent; rebuild with `qabot index --full`")
     return LoadedIndex(manifest, chunks, vectors, index, gen_dir)
+
+
+@dataclass
+class Previous:
+    """The current generation opened for an incremental build: rows and lines are copied, not parsed."""
+
+    manifest: Manifest
+    path: Path
+    vectors: np.ndarray
+    lines: memoryview  # chunks.jsonl
+    keys: np.ndarray
+    lists: np.ndarray | None
+    spans_known: bool  # False for generations written before format 2 (rows located by parsing)
+    _mmap: Any = None
+    _key_rows: dict[bytes, int] | None = None
+
+    def row_of_key(self, key: bytes) -> int | None:
+        """A row whose vector embeds exactly this text, or None."""
+        if self._key_rows is None:
+            self._key_rows = {}
+            for row, k in enumerate(self.keys.tolist()):
+                self._key_rows.setdefault(k, row)
+        return self._key_rows.get(key)
+
+    def close(self) -> None:
+        """Release the memory maps."""
+        try:
+            self.lines.release()
+            if self._mmap is not None:
+                self._mmap.close()
+        except BufferError:  # a slice is still referenced somewhere; the map is freed with it
+            pass
+
+
+def open_previous(index_dir: Path, model: str) -> Previous:
+    """Open the current generation for reuse by a build, verifying the files that will be copied."""
+    manifest = read_manifest(index_dir)
+    gen_dir = _gen_dir(index_dir, manifest.generation)
+    check_compatible(manifest, model, index_dir)
+    verify_files(gen_dir, manifest.checksums, names=[CHUNKS, VECTORS, KEYS, LISTS])
+    try:
+        vectors = np.load(gen_dir / VECTORS, mmap_mode="r")
+        with (gen_dir / CHUNKS).open("rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else None
+        lines = memoryview(mm) if mm is not None else memoryview(b"")
+    except Exception as exc:  # noqa: BLE001 - any failure here means a damaged index
+        raise StoreError(f"the index in {gen_dir} cannot be read ({exc}); rebuild with `qabot index --full`") from exc
+    spans_known = manifest.format_version >= 2 and all(e.row >= 0 for e in manifest.files.values())
+    lists = np.load(gen_dir / LISTS) if manifest.ann != "flat" and (gen_dir / LISTS).exists() else None
+    if spans_known and (gen_dir / KEYS).exists():
+        keys = np.load(gen_dir / KEYS)
+    else:
+        keys, spans_known = _locate_rows(manifest, lines)
+    if len(keys) != len(vectors):
+        raise StoreError(f"the index in {gen_dir} is inconsistent; rebuild with `qabot index --full`")
+    return Previous(manifest, gen_dir, vectors, lines, keys, lists, spans_known, mm)
+
+
+def _locate_rows(manifest: Manifest, lines: memoryview) -> tuple[np.ndarray, bool]:
+    """For an older generation: parse chunks.jsonl once to find each file's rows, lines and embed keys."""
+    keys, offset, row = [], 0, 0
+    spans: dict[str, list[int]] = {}
+    last, contiguous = None, True
+    for raw in bytes(lines).splitlines(keepends=True):
+        if raw.strip():
+            d = json.loads(raw)
+            keys.append(embed_key(d["embed_text"]))
+            if d["source"] != last and d["source"] in spans:
+                contiguous = False
+            last = d["source"]
+            span = spans.setdefault(d["source"], [row, 0, offset, 0])
+            span[1] += 1
+            span[3] = offset + len(raw) - span[2]
+            row += 1
+        offset += len(raw)
+    for source, entry in manifest.files.items():
+        span = spans.get(source)
+        if span is None or span[1] != entry.chunks:
+            contiguous = False
+        else:
+            entry.row, _, entry.offset, entry.nbytes = span
+    return np.array(keys, dtype="S16"), contiguous
 
 
 @contextlib.contextmanager
@@ -278,9 +542,11 @@ def build_lock(index_dir: Path, wait: bool = True) -> Iterator[None]:
                 raise StoreError(f"another build is running on {index_dir}; try again when it ends") from exc
             logger.warning("another build is running on %s; waiting for it to finish", index_dir)
             fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        _held_locks.add(index_dir.resolve())
         try:
             yield
         finally:
+            _held_locks.discard(index_dir.resolve())
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
