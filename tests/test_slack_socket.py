@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from typing import Any, Iterator
@@ -14,6 +18,7 @@ from click.testing import CliRunner
 from bot.answering import Answerer
 from bot.config import Settings, get_settings
 from bot.slack.socket import start_socket_mode
+from tests.conftest import ROOT
 from tests.slack_fake import BOT_USER_ID, TEAM_ID, FakeSlack, event_body
 
 
@@ -176,3 +181,33 @@ def test_socket_mode_with_a_rejected_token_stops_with_a_message(
     result = CliRunner().invoke(main, ["slack"])
     assert result.exit_code != 0
     assert "cannot connect to Slack" in result.output and "invalid_auth" in result.output
+
+
+def test_qabot_slack_process_answers_and_stops_on_sigterm(fake_settings: Settings, fake_answerer: Answerer,
+                                                          fake_slack: FakeSlack,
+                                                          socket_server: FakeSocketServer) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QABOT_", "SLACK_"))}
+    env.update({"SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_APP_TOKEN": "xapp-1-test-token",
+                "SLACK_API_URL": fake_slack.url, "QABOT_MODEL": "fake", "HF_HUB_OFFLINE": "1",
+                "QABOT_CORPUS_DIR": str(fake_settings.corpus_dir), "QABOT_INDEX_DIR": str(fake_settings.index_dir),
+                "QABOT_STATE_DIR": str(fake_settings.state_dir)})
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "slack", "--watch"], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        fake_slack.wait_for("apps.connections.open", timeout=60)
+        event = {"type": "app_mention", "user": "U0ALICE", "channel": "C0GENERAL", "ts": "1699999999.000200",
+                 "text": f"<@{BOT_USER_ID}> what key features does Acme use?"}
+        socket_server.send({"envelope_id": "env-p1", "type": "events_api", "accepts_response_payload": False,
+                            "payload": json.loads(event_body(event, "EvP1"))})
+        socket_server.wait_for_ack("env-p1", timeout=30)
+        post = fake_slack.wait_for("chat.postMessage", timeout=30)[0]
+        assert post.params["thread_ts"] == "1699999999.000200" and "Acme Rockets" in json.dumps(post.params)
+        fake_slack.wait_for("reactions.remove")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err
+        assert "connected to Slack" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

@@ -25,8 +25,18 @@ def start_socket_mode(settings: Settings, answerer: Answerer) -> Any:
     return handler
 
 
+def _configure_logging(level: str) -> None:
+    """INFO lines (connections, answers) for a long-running bot, unless `qabot -v` asked for more."""
+    root = logging.getLogger()
+    wanted = getattr(logging, level, logging.INFO)
+    if root.level > wanted:
+        root.setLevel(wanted)
+    for noisy in ("sentence_transformers", "transformers", "faiss", "slack_sdk", "bm25s"):
+        logging.getLogger(noisy).setLevel(max(wanted, logging.WARNING))
+
+
 def run_socket_mode(settings: Settings, watch: bool = False) -> None:
-    """Run until interrupted: load the index, keep it fresh, answer over Socket Mode."""
+    """Run until interrupted (Ctrl+C or SIGTERM): load the index, keep it fresh, answer over Socket Mode."""
     import click
     from slack_bolt.error import BoltError
     from slack_sdk.errors import SlackApiError
@@ -38,11 +48,15 @@ def run_socket_mode(settings: Settings, watch: bool = False) -> None:
         require(settings, "slack_bot_token", "slack_app_token")
     except SlackConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    _configure_logging(settings.log_level)
     answerer = Answerer(settings)
     try:
         answerer.reload()
     except StoreError as exc:
         raise click.ClickException(str(exc)) from exc
+    warm_up = getattr(answerer.embedder, "warm_up", None)
+    if callable(warm_up):
+        warm_up()  # load the model now, not on the first question
     maintainer = IndexMaintainer(answerer)
     maintainer.start()
     watcher = None
@@ -60,7 +74,9 @@ def run_socket_mode(settings: Settings, watch: bool = False) -> None:
             handler = start_socket_mode(settings, answerer)
         except (BoltError, SlackApiError) as exc:
             raise click.ClickException(f"cannot connect to Slack: {exc}") from exc
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        logger.info("connected to Slack over Socket Mode (index generation %s)", answerer.index.generation)
         click.echo("qabot is connected to Slack (Socket Mode). Press Ctrl+C to stop.", err=True)
         try:
             while not stop.wait(1.0):
