@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -371,16 +372,47 @@ def test_mount_with_a_secret_but_no_bot_token_stops_startup(fake_settings: Setti
         _make_app(fake_settings.replace(slack_signing_secret=SECRET), fake_answerer)
 
 
+@contextmanager
+def uvicorn_server(app: Any) -> Iterator[str]:
+    """Serve `app` with a real uvicorn on a free loopback port; yields its base URL."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
 @pytest.mark.slow
 def test_real_model_answer_through_http_mode(real_settings: Settings, real_answerer: Answerer,
                                              fake_slack: FakeSlack, tmp_path: Path) -> None:
+    """The real model and index behind a real uvicorn, Slack posting signed events over TCP."""
+    import httpx
+
     settings = _settings(real_settings, fake_slack).replace(state_dir=tmp_path / "var")
-    client = TestClient(_make_app(settings, real_answerer))
-    post_event(client, mention("why do adopters value scale to zero?"))
-    post = fake_slack.wait_for("chat.postMessage", timeout=60)[0].params
-    fake_slack.wait_for("reactions.remove")
+    with uvicorn_server(_make_app(settings, real_answerer)) as base:
+        body = event_body(mention("why do adopters value scale to zero?"), "EvReal1")
+        started = time.monotonic()
+        response = httpx.post(f"{base}/slack/events", content=body,
+                              headers={"Content-Type": "application/json", **sign(SECRET, body)}, timeout=10)
+        ack_seconds = time.monotonic() - started
+        assert response.status_code == 200 and ack_seconds < 3.0
+        post = fake_slack.wait_for("chat.postMessage", timeout=60)[0].params
+        fake_slack.wait_for("reactions.remove")
+        forged = httpx.post(f"{base}/slack/events", content=body,
+                            headers={"Content-Type": "application/json", **sign("wrong", body)}, timeout=10)
+        assert forged.status_code == 401
     assert_valid_message(post)
     text = all_text(post)
     assert "*[1]*" in text and "Sources" in text
-    assert "scale" in text.lower() and "zero" in text.lower()
+    assert "scale to zero" in text.lower()
     assert f"{PUBLIC_URL}/#source=" in text
