@@ -54,6 +54,15 @@ def test_socket_mode_names_the_missing_variable(fake_settings: Settings, fake_an
         create_slack_app(fake_settings.replace(**changes), fake_answerer, socket_mode=True)
 
 
+def test_oauth_variables_in_the_environment_are_refused(fake_settings: Settings, fake_answerer: Answerer,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_CLIENT_ID", "1.2")
+    monkeypatch.setenv("SLACK_CLIENT_SECRET", "s")
+    settings = fake_settings.replace(slack_bot_token="xoxb-1", slack_signing_secret="s")
+    with pytest.raises(SlackConfigError, match="SLACK_CLIENT_ID"):
+        create_slack_app(settings, fake_answerer)
+
+
 def test_mount_is_off_when_slack_is_not_configured(fake_settings: Settings, fake_answerer: Answerer) -> None:
     app = FastAPI()
     assert mount(app, fake_settings, fake_answerer) is False

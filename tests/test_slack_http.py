@@ -339,6 +339,23 @@ def test_empty_mention_gets_usage_help_in_thread(client: TestClient, fake_slack:
     assert "/ask" in post["text"]
 
 
+def test_index_not_loaded_yet_says_so(fake_settings: Settings, fake_slack: FakeSlack) -> None:
+    from bot.embedding import FakeEmbedder
+
+    client = TestClient(_make_app(_settings(fake_settings, fake_slack), Answerer(fake_settings, FakeEmbedder())))
+    post_event(client, mention(QUESTION))
+    post = fake_slack.wait_for("chat.postMessage")[0].params
+    assert post["thread_ts"] == "1699999999.000100" and "isn't loaded yet" in post["text"]
+
+
+def test_overlong_question_is_refused_politely(client: TestClient, fake_slack: FakeSlack,
+                                               slack_settings: Settings) -> None:
+    post_event(client, mention("why " * slack_settings.max_question_chars))
+    post = fake_slack.wait_for("chat.postMessage")[0].params
+    assert f"under {slack_settings.max_question_chars}" in post["text"]
+    assert "blocks" in post and all(b["type"] != "actions" for b in post["blocks"])
+
+
 def test_corpus_text_cannot_ping_the_channel(fake_settings: Settings, fake_slack: FakeSlack) -> None:
     from bot.embedding import FakeEmbedder
     from bot.indexer import build

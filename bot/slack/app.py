@@ -69,6 +69,10 @@ def create_slack_app(settings: Settings, answerer: Answerer, *, socket_mode: boo
         name="qabot",
         logger=logging.getLogger("bot.slack.bolt"),
     )
+    if app.oauth_flow is not None:
+        # Bolt switches to multi-workspace OAuth by itself when these are in the environment, ignoring our token.
+        raise SlackConfigError("SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are set, which makes Bolt ignore "
+                               "SLACK_BOT_TOKEN; qabot installs in one workspace with a bot token: unset them")
     store = store or FeedbackStore.for_settings(settings)
     handled = RecentKeys()
     responder = Responder(settings, answerer, store, ThreadRegistry(store), handled)
