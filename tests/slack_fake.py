@@ -187,3 +187,28 @@ def command_body(text: str, response_url: str, command: str = "/ask", channel: s
 def action_body(payload: dict[str, Any]) -> str:
     """An interactivity request (form-encoded `payload=` JSON)."""
     return urlencode({"payload": json.dumps(payload)})
+
+
+BLOCK_TYPES = {"section", "context", "divider", "actions", "header"}
+
+
+def check_message(params: dict[str, Any]) -> None:
+    """Assert Slack's Block Kit rules for a posted message: fallback text, ≤ 50 blocks, section and context
+    texts 1-3000 characters, unique block ids, buttons with short labels and values."""
+    assert params.get("text"), "the plain-text fallback must always be set"
+    blocks = params.get("blocks") or []
+    assert 0 < len(blocks) <= 50, f"{len(blocks)} blocks"
+    ids = [b["block_id"] for b in blocks if "block_id" in b]
+    assert len(ids) == len(set(ids)), f"duplicate block ids {ids}"
+    for b in blocks:
+        assert b["type"] in BLOCK_TYPES, b["type"]
+        if b["type"] == "section":
+            assert b["text"]["type"] == "mrkdwn" and 0 < len(b["text"]["text"]) <= 3000
+        elif b["type"] == "context":
+            assert 0 < len(b["elements"]) <= 10
+            assert all(0 < len(e["text"]) <= 3000 for e in b["elements"])
+        elif b["type"] == "actions":
+            assert 0 < len(b["elements"]) <= 25
+            for e in b["elements"]:
+                assert e["type"] == "button" and len(e["text"]["text"]) <= 75 and len(e["value"]) <= 2000
+                assert len(e["action_id"]) <= 255

@@ -10,6 +10,7 @@ from bot.answering import Answer, Citation, Passage
 from bot.slack.blocks import (FEEDBACK_BLOCK, MAX_BLOCKS, SECTION_LIMIT, THANKS_BLOCK, answer_message,
                               notice_message, passage_url, with_thanks)
 from bot.slack.mrkdwn import CONTINUED, clean_question, escape, split_text, truncate
+from tests.slack_fake import check_message
 
 
 def citation(n: int, quote: str = "We wanted scale to zero.", **kw: object) -> Citation:
@@ -29,13 +30,8 @@ def answer_with(citations: list[Citation], text: str | None = None) -> Answer:
 
 
 def check_limits(text: str, blocks: list[dict]) -> None:
-    assert text
-    assert len(blocks) <= MAX_BLOCKS
-    for b in blocks:
-        if b["type"] == "section":
-            assert len(b["text"]["text"]) <= SECTION_LIMIT
-        if b["type"] == "context":
-            assert all(len(e["text"]) <= SECTION_LIMIT for e in b["elements"])
+    """Slack's Block Kit rules (see tests/slack_fake.check_message)."""
+    check_message({"text": text, "blocks": blocks})
 
 
 def test_escape_neutralises_pings_and_links() -> None:

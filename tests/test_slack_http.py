@@ -14,9 +14,10 @@ from fastapi.testclient import TestClient
 
 from bot.answering import Answerer
 from bot.config import Settings
-from bot.slack.blocks import MAX_BLOCKS, SECTION_LIMIT, THANKS_BLOCK, VOTE_DOWN, VOTE_UP
+from bot.slack.blocks import THANKS_BLOCK, VOTE_DOWN, VOTE_UP
 from bot.slack.feedback import FeedbackStore
-from tests.slack_fake import BOT_ID, BOT_USER_ID, FakeSlack, action_body, command_body, event_body, sign
+from tests.slack_fake import (BOT_ID, BOT_USER_ID, FakeSlack, action_body, check_message, command_body, event_body,
+                              sign)
 
 SECRET = "test-signing-secret"
 PUBLIC_URL = "https://qabot.example.com"
@@ -92,13 +93,8 @@ def message(text: str, ts: str, channel: str = CHANNEL, channel_type: str = "cha
 
 
 def assert_valid_message(params: dict[str, Any]) -> None:
-    """Slack's limits: fallback text set, ≤ 50 blocks, ≤ 3000 characters per section."""
-    assert params.get("text"), "the plain-text fallback must always be set"
-    blocks = params["blocks"]
-    assert 0 < len(blocks) <= MAX_BLOCKS
-    for block in blocks:
-        if block["type"] == "section":
-            assert len(block["text"]["text"]) <= SECTION_LIMIT
+    """Slack's limits: fallback text set, ≤ 50 blocks, ≤ 3000 characters per section, valid buttons."""
+    check_message(params)
 
 
 def all_text(params: dict[str, Any]) -> str:

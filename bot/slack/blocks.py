@@ -40,6 +40,8 @@ def passage_url(public_url: str | None, chunk_id: str) -> str | None:
 def _sections(mrkdwn: str, block_id: str | None = None) -> Blocks:
     """One or more section blocks holding `mrkdwn`, split at word boundaries to ≤ SECTION_LIMIT each."""
     blocks: Blocks = []
+    if not mrkdwn.strip():
+        return blocks  # Slack rejects an empty section
     for i, part in enumerate(split_text(mrkdwn, SECTION_LIMIT)):
         block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": part}}
         if block_id:
