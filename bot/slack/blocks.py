@@ -93,12 +93,19 @@ def feedback_block(answer_id: str) -> dict[str, Any]:
             "elements": [button(VOTE_UP, "👍 Helpful"), button(VOTE_DOWN, "👎 Not helpful")]}
 
 
-def _fit(head: Blocks, body: Blocks, tail: Blocks, what: str) -> Blocks:
-    """head + body + tail within MAX_BLOCKS (one kept free for the thanks line); says what was left out."""
+def _fit(head: Blocks, groups: list[Blocks], tail: Blocks, what: str) -> Blocks:
+    """head + as many whole groups (one per source) as fit + tail within MAX_BLOCKS, one block kept free for the
+    thanks line; says how many sources were left out rather than cutting silently."""
     room = MAX_BLOCKS - 1 - len(head) - len(tail)
-    if len(body) > room:
-        left_out = len(body) - (room - 1)
-        body = body[: room - 1] + [_context(f"_{left_out} more {what} not shown (Slack allows {MAX_BLOCKS} blocks)._")]
+    body: Blocks = []
+    for i, group in enumerate(groups):
+        note_room = 0 if i == len(groups) - 1 else 1
+        if len(body) + len(group) + note_room > room:
+            left_out = len(groups) - i
+            body.append(_context(f"_{left_out} more {what} not shown: Slack allows {MAX_BLOCKS} blocks per "
+                                 "message._"))
+            break
+        body.extend(group)
     return head + body + tail
 
 
@@ -108,20 +115,17 @@ def answer_message(answer: Answer, answer_id: str, public_url: str | None = None
     head: Blocks = []
     if asked_by:
         head.append(_context(f"{mention(asked_by)} asked: *{escape(truncate(answer.question, 2000))}*"))
-    body = _sections(_answer_mrkdwn(answer.answer), "qabot_answer")
+    groups = [_sections(_answer_mrkdwn(answer.answer), "qabot_answer")]
     if answer.answered and answer.citations:
-        body.append({"type": "divider"})
-        body.append(_context("*Sources*"))
-        for c in answer.citations:
-            body.extend(_sections(_citation_mrkdwn(c, public_url)))
+        groups.append([{"type": "divider"}, _context("*Sources*")])
+        groups.extend(_sections(_citation_mrkdwn(c, public_url)) for c in answer.citations)
         what = "sources"
     else:
         if answer.related:
-            body.append(_context("*Closest passages* (related, not an answer):"))
-            for p in answer.related:
-                body.extend(_sections(_related_mrkdwn(p, public_url)))
+            groups.append([_context("*Closest passages* (related, not an answer):")])
+            groups.extend(_sections(_related_mrkdwn(p, public_url)) for p in answer.related)
         what = "related passages"
-    blocks = _fit(head, body, [feedback_block(answer_id)], what)
+    blocks = _fit(head, groups, [feedback_block(answer_id)], what)
     return truncate(escape(answer.answer), TEXT_LIMIT), blocks
 
 
