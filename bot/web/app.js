@@ -89,6 +89,9 @@
     }
     holder.hidden = false;
     holder.dataset.chunk = item.chunk_id;
+    holder.onkeydown = (e) => {
+      if (e.key === "Escape") closeSource(holder, opener);
+    };
     holder.replaceChildren(el("p", { class: "loading" }, "Loading the source…"));
     if (opener) opener.setAttribute("aria-expanded", "true");
     let source = null;
@@ -109,17 +112,22 @@
         (source.date ? " · " + source.date : "")),
       close);
     const body = el("div", { class: "section" });
+    let lastQuestion = null;
     for (const part of source.section_passages) {
       const isCited = part.chunk_id === item.chunk_id;
       const block = el("div", { class: isCited ? "part cited" : "part" });
-      if (part.question && part.question !== source.section) block.append(el("h4", {}, part.question));
+      // A long answer is indexed as several overlapping passages: name its question once.
+      if (part.question && part.question !== source.section && part.question !== lastQuestion) {
+        block.append(el("h4", {}, part.question));
+      }
+      lastQuestion = part.question;
       block.append(isCited ? passageWithQuote(part.text, item.quote) : el("blockquote", { class: "passage" }, part.text));
       body.append(block);
     }
     holder.replaceChildren(heading, body);
     holder.focus();
     const mark = holder.querySelector("mark");
-    if (mark && mark.scrollIntoView) mark.scrollIntoView({ block: "nearest" });
+    if (mark && mark.scrollIntoView) mark.scrollIntoView({ block: "center" });
   }
 
   function closeSource(holder, opener) {
@@ -192,11 +200,8 @@
       const opener = el("button", { type: "button", class: "link", "aria-expanded": "false",
         onclick: () => openSource(holder, c, opener) }, describe(c));
       const item = el("li", { value: c.n, id: turn.id + "-c" + c.n },
-        el("span", { class: "n" }, "[" + c.n + "] "), opener,
-        el("span", { class: "file" }, " " + location(c)), holder);
-      holder.addEventListener("keydown", (e) => {
-        if (e.key === "Escape") closeSource(holder, opener);
-      });
+        el("span", { class: "n" }, "[" + c.n + "]"),
+        el("div", { class: "cite-body" }, opener, el("span", { class: "file" }, " " + location(c)), holder));
       byNumber.set(c.n, { citation: c, holder: holder, opener: opener });
       citeList.append(item);
     }
