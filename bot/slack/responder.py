@@ -108,9 +108,13 @@ class Responder:
             respond(text=text, blocks=blocks, response_type="in_channel", replace_original=False)
             message_ts = None
         root = q.thread_ts or message_ts
-        self.store.record_answer(answer_id, answer, q.channel, message_ts, root, q.user)
         if root:
             self.threads.add(q.channel, root)
+        try:
+            self.store.record_answer(answer_id, answer, q.channel, message_ts, root, q.user)
+        except Exception:  # noqa: BLE001 - the answer is out; only its feedback context is lost
+            logger.exception("could not store the answer posted in %s; votes on it will lack the question",
+                             q.channel)
         logger.info("answered in %s (answered=%s, %d citations, %.0f ms)", q.channel, answer.answered,
                     len(answer.citations), answer.took_ms)
 
