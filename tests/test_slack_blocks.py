@@ -7,7 +7,7 @@ import json
 from hypothesis import given, settings as hsettings, strategies as st
 
 from bot.answering import Answer, Citation, Passage
-from bot.slack.blocks import (FEEDBACK_BLOCK, MAX_BLOCKS, SECTION_LIMIT, THANKS_BLOCK, answer_message,
+from bot.slack.blocks import (FEEDBACK_BLOCK, MAX_BLOCKS, THANKS_BLOCK, answer_message,
                               notice_message, passage_url, with_thanks)
 from bot.slack.mrkdwn import CONTINUED, clean_question, escape, split_text, truncate
 from tests.slack_fake import check_message
