@@ -1,4 +1,4 @@
-"""Feedback store (SQLite under the state folder): answers posted in Slack and 👍/👎 votes, one per user per answer."""
+"""Feedback store (SQLite in the state folder): answers posted in Slack and 👍/👎 votes, one per user per answer."""
 
 from __future__ import annotations
 
