@@ -1,0 +1,176 @@
+"""Index build benchmarks: full build chunks/s, the cost of adding 1 interview to a big index, ANN recall.
+
+    python bench/build_bench.py [--sizes 1000 10000] [--work /tmp/qabot-bench] [--recall-extra 150]
+
+What is measured how (also written into BENCHMARKS.md):
+- full build: the 23 real interviews with the real model (all-MiniLM-L6-v2), model already loaded.
+- big indexes: N synthetic interviews (bench/gen_corpus.py). Embedding ~17 chunks x N with the real model would
+  take hours on 2 cores, so the *base* index is built with a stand-in embedder: hashed bag-of-words vectors of
+  dimension 384 that carry the real model's name, so the next incremental build reuses them as it would reuse
+  real vectors. The measured step, adding 1 interview, embeds with the real model (loaded, as under --watch),
+  then again through the `qabot index` command (a fresh process that loads the model).
+- ANN recall@10 vs exact search: on the big stand-in indexes, and on real-model vectors of the real corpus plus
+  `--recall-extra` synthetic interviews (IVF forced on, with the same nlist rule).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.gen_corpus import DEFAULT_SOURCE, generate, read_pools, synthesize  # noqa: E402
+from bot import store  # noqa: E402
+from bot.embedding import FakeEmbedder, SentenceTransformerEmbedder  # noqa: E402
+from bot.indexer import build  # noqa: E402
+
+MODEL = "all-MiniLM-L6-v2"
+
+
+def rss_mb() -> float:
+    """Peak RSS of this process so far, MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def recall_at_10(vectors: np.ndarray, ann_index: object, queries: np.ndarray) -> float:
+    """Mean overlap of the ANN top 10 (with exact re-rank, as served) and the exact top 10."""
+    index = store.LoadedIndex(store.Manifest(0, "", vectors.shape[1], "", 0.0, {}, ann="ivf-sq8"),
+                              [None] * len(vectors), vectors, ann_index, Path("."))  # type: ignore[list-item]
+    hits = []
+    for q in queries:
+        exact = set(np.argsort(-(vectors @ q))[:10].tolist())
+        got = {r for r, _ in index.search(q, 10)}
+        hits.append(len(exact & got) / 10)
+    return float(np.mean(hits))
+
+
+def query_vectors(vectors: np.ndarray, n: int = 200, seed: int = 1) -> np.ndarray:
+    """Queries near the data: random rows mixed with noise, normalized."""
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(len(vectors), size=min(n, len(vectors)), replace=False)
+    q = np.asarray(vectors[rows], dtype=np.float32) + 0.6 * rng.standard_normal((len(rows), vectors.shape[1])).astype(np.float32) / np.sqrt(vectors.shape[1])
+    return q / np.linalg.norm(q, axis=1, keepdims=True)
+
+
+def new_interview(corpus: Path, i: int, seed: int = 99) -> Path:
+    """Write one more synthetic interview (from another seed) into the corpus."""
+    folder, name, text = synthesize(i, read_pools(DEFAULT_SOURCE), seed)
+    path = corpus / folder / name.replace(".md", f"-new{i}.md")
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def bench_full_real(embedder: SentenceTransformerEmbedder, work: Path) -> dict:
+    """Full build of the 23 real interviews with the loaded real model."""
+    index = work / "index-real23"
+    shutil.rmtree(index, ignore_errors=True)
+    report = build(DEFAULT_SOURCE, index, embedder, full=True)
+    return {"bench": "full build, 23 real interviews, real model", "seconds": round(report.seconds, 2),
+            "chunks": report.chunks_total, "chunks_per_s": round(report.chunks_embedded / report.embed_seconds, 1),
+            "embed_seconds": report.embed_seconds}
+
+
+def bench_size(n: int, embedder: SentenceTransformerEmbedder, work: Path) -> dict:
+    """Base index of n synthetic interviews (stand-in vectors), then add 1 interview with the real model."""
+    corpus, index = work / f"corpus-{n}", work / f"index-{n}"
+    if not corpus.exists() or sum(1 for _ in corpus.rglob("*.md")) != n:
+        generate(n, corpus, DEFAULT_SOURCE, seed=7)
+    for extra in corpus.rglob("*-new*.md"):
+        extra.unlink()
+    shutil.rmtree(index, ignore_errors=True)
+    started = time.perf_counter()
+    base = build(corpus, index, FakeEmbedder(name=MODEL, dim=384))
+    out: dict = {"bench": f"{n} interviews", "base_chunks": base.chunks_total,
+                 "base_build_s_standin": round(time.perf_counter() - started, 1),
+                 "ann": store.read_manifest(index).ann}
+    time.sleep(2.1)  # let the files' mtimes age past the racy window, as they would in real life
+    path = new_interview(corpus, 1)
+    report = build(corpus, index, embedder)
+    assert report.added == [path.relative_to(corpus).as_posix()] and len(report.unchanged) == n, report.summary()
+    out.update(add1_warm_s=round(report.seconds, 2), add1_chunks_embedded=report.chunks_embedded,
+               add1_embed_s=report.embed_seconds, add1_unchanged=len(report.unchanged))
+    # Through the CLI: a fresh `qabot index` process that loads the model first.
+    path2 = new_interview(corpus, 2)
+    env = {**os.environ, "QABOT_CORPUS_DIR": str(corpus), "QABOT_INDEX_DIR": str(index), "HF_HUB_OFFLINE": "1"}
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "bot", "index", "--json"], env=env, cwd=ROOT, capture_output=True,
+                          text=True, check=True)
+    cli = json.loads(proc.stdout)
+    assert cli["added"] == [path2.relative_to(corpus).as_posix()], cli
+    out.update(add1_cli_wall_s=round(time.perf_counter() - started, 2), add1_cli_build_s=round(cli["seconds"], 2),
+               add1_cli_chunks_embedded=cli["chunks_embedded"],
+               index_cli_peak_rss_mb=round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024))
+    loaded_started = time.perf_counter()
+    loaded = store.load(index, MODEL)
+    out["load_s"] = round(time.perf_counter() - loaded_started, 2)
+    if loaded.manifest.ann != "flat":
+        vectors = np.asarray(loaded.vectors)
+        out["recall_at_10_standin"] = round(recall_at_10(vectors, loaded.faiss_index, query_vectors(vectors)), 4)
+        q = query_vectors(vectors, 50)
+        started = time.perf_counter()
+        for v in q:
+            loaded.search(v, 10)
+        out["ann_search_ms"] = round((time.perf_counter() - started) / len(q) * 1000, 2)
+        started = time.perf_counter()
+        for v in q:
+            np.argsort(-(vectors @ v))[:10]
+        out["exact_numpy_search_ms"] = round((time.perf_counter() - started) / len(q) * 1000, 2)
+    return out
+
+
+def bench_recall_real(embedder: SentenceTransformerEmbedder, extra: int, work: Path) -> dict:
+    """Recall@10 of the IVF index on real-model vectors (real corpus + `extra` synthetic interviews)."""
+    corpus = work / f"corpus-recall-{extra}"
+    generate(extra, corpus, DEFAULT_SOURCE, seed=5)
+    shutil.copytree(DEFAULT_SOURCE, corpus / "real", ignore=shutil.ignore_patterns("README.md"))
+    index = work / f"index-recall-{extra}"
+    shutil.rmtree(index, ignore_errors=True)
+    report = build(corpus, index, embedder, full=True)
+    vectors = np.asarray(store.load(index, MODEL).vectors)
+    ann, _ = store.build_ann(vectors)
+    rng = np.random.default_rng(3)
+    questions = [json.loads(line)["question"] for line in (DEFAULT_SOURCE.parent / "eval" / "dev.jsonl").open()]
+    q_real = np.stack([embedder.embed_query(q) for q in questions])
+    return {"bench": "ANN recall on real-model vectors", "vectors": len(vectors), "nlist": store.ann_nlist(len(vectors)),
+            "nprobe": store.ANN_NPROBE, "embed_chunks_per_s": round(report.chunks_embedded / report.embed_seconds, 1),
+            "recall_at_10_dev_questions": round(recall_at_10(vectors, ann, q_real), 4),
+            "recall_at_10_near_passages": round(recall_at_10(vectors, ann, query_vectors(vectors, 200, int(rng.integers(99)))), 4)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the build benchmarks and print one JSON object per result."""
+    ap = argparse.ArgumentParser(description="qabot index build benchmarks")
+    ap.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000])
+    ap.add_argument("--work", type=Path, default=Path("/tmp/qabot-bench"))
+    ap.add_argument("--recall-extra", type=int, default=150, help="synthetic interviews embedded for real recall (0: skip)")
+    ap.add_argument("--skip-full", action="store_true")
+    args = ap.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    print(json.dumps({"machine": f"{platform.machine()} {os.cpu_count()} cores", "python": platform.python_version()}))
+    embedder = SentenceTransformerEmbedder()
+    embedder.warm_up()
+    if not args.skip_full:
+        print(json.dumps(bench_full_real(embedder, args.work)), flush=True)
+    for n in args.sizes:
+        print(json.dumps(bench_size(n, embedder, args.work)), flush=True)
+    if args.recall_extra:
+        print(json.dumps(bench_recall_real(embedder, args.recall_extra, args.work)), flush=True)
+    print(json.dumps({"peak_rss_mb_bench_process": round(rss_mb())}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
