@@ -193,15 +193,18 @@ def current_generation(index_dir: Path) -> int | None:
 
 
 def ann_nlist(rows: int) -> int:
-    """IVF lists for this many rows: a power of two near 4·sqrt(rows), so it stays put as the index grows."""
-    return int(2 ** round(np.log2(max(64.0, 4 * np.sqrt(rows)))))
+    """IVF lists for this many rows: a power of two near 2·sqrt(rows), so it stays put as the index grows."""
+    return int(2 ** round(np.log2(min(4096.0, max(64.0, 2 * np.sqrt(rows))))))
 
 
 def _train_ivf(vectors: np.ndarray, nlist: int) -> Any:
     dim = vectors.shape[1]
     index = faiss.index_factory(dim, f"IVF{nlist},SQ8", faiss.METRIC_INNER_PRODUCT)
+    ivf = faiss.extract_index_ivf(index)
+    ivf.cp.niter = 10  # k-means iterations: enough for list balance, a fraction of the default's cost
+    ivf.cp.min_points_per_centroid = 16
     rng = np.random.default_rng(0)
-    sample_rows = np.sort(rng.choice(len(vectors), size=min(len(vectors), nlist * 30), replace=False))
+    sample_rows = np.sort(rng.choice(len(vectors), size=min(len(vectors), nlist * 32), replace=False))
     index.train(np.ascontiguousarray(vectors[sample_rows], dtype=np.float32))
     return index
 
