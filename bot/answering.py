@@ -7,24 +7,25 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from bot import store
 from bot.chunking import Chunk
 from bot.config import Settings
 from bot.embedding import Embedder, make_embedder
-from bot.retrieval import Hit, Retriever, matches
-from bot.text import Sentence, split_sentences, words
+from bot import quotes
+from bot.coverage import assess, is_answered
+from bot.keyword import terms
+from bot.retrieval import Hit, Retrieval, Retriever, matches
+from bot.text import Sentence, normalize_space
+from bot.textvectors import text_vectors
 
 logger = logging.getLogger(__name__)
 
 NOT_COVERED = "The interviews don't cover this."
-MIN_DENSE_SCORE = 0.30  # below this cosine, the best passage is treated as noise
-STOP = frozenset(
-    "a an and are as at be by can do does did for from has have how i in is it its of on or our that the "
-    "their them they this to was we were what when where which who why will with you your adopters adopter "
-    "use using used project".split()
-)
+CANDIDATES = 40  # ranked passages the citations are chosen from
+PER_INTERVIEW = 1  # citations per interview when a question spans adopters
+CITE_MARGIN = 4.0  # a passage scoring this far (fused, z units) below the best is not cited
 
 
 class NotReady(RuntimeError):
@@ -105,17 +106,8 @@ class Answer:
 
 def pick_quote(chunk: Chunk, question: str, max_sentences: int = 2) -> Sentence:
     """The sentence(s) of a chunk that best match the question's words, verbatim with their lines."""
-    sentences = split_sentences(chunk.text.split("\n"), chunk.line_start)
-    if not sentences:
-        return Sentence(chunk.text.strip(), chunk.line_start, chunk.line_end)
-    q = {w for w in words(question) if w not in STOP}
-    best, best_score = 0, -1.0
-    for i, s in enumerate(sentences):
-        sw = set(words(s.text))
-        score = len(q & sw) + 0.01 * min(len(sw), 20) / 20
-        if score > best_score:
-            best, best_score = i, score
-    return sentences[best]
+    q = quotes.pick_quote(chunk, terms(question), max_sentences=max_sentences)
+    return Sentence(q.text, q.line_start, q.line_end)
 
 
 def _plural(n: int, word: str) -> str:
@@ -127,34 +119,65 @@ def lead_line(citations: list[Citation]) -> str:
     per_project: OrderedDict[str, set[str]] = OrderedDict()
     for c in citations:
         per_project.setdefault(c.project, set()).add(c.source)
-    parts = [f"{len(srcs)} {p} interview{'s' if len(srcs) != 1 else ''}" for p, srcs in per_project.items()]
+    parts = [f"{_plural(len(srcs), p + ' interview')}" for p, srcs in per_project.items()]
     if len(parts) > 1:
         parts = [", ".join(parts[:-1]) + " and " + parts[-1]]
     return f"Found in {parts[0]}."
 
 
-def compose(question: str, hits: list[Hit], took_ms: float = 0.0) -> Answer:
-    """An extractive answer: one bullet per adopter, each quote with its [n]."""
+def _group(hits: list[Hit]) -> list[list[Hit]]:
+    """Hits grouped by project, then adopter, groups in order of their best hit."""
+    by_project: OrderedDict[str, OrderedDict[str, list[Hit]]] = OrderedDict()
+    for h in hits:
+        by_project.setdefault(h.chunk.project, OrderedDict()).setdefault(h.chunk.adopter, []).append(h)
+    return [group for adopters in by_project.values() for group in adopters.values()]
+
+
+def compose(question: str, hits: list[Hit], took_ms: float = 0.0,
+            quote_for: Callable[[Hit], quotes.Quote] | None = None) -> Answer:
+    """An extractive answer: a lead line, then one bullet per adopter, each quote with its [n]."""
+    if quote_for is None:
+        qterms = terms(question)
+        quote_for = lambda h: quotes.pick_quote(h.chunk, qterms)  # noqa: E731
     citations: list[Citation] = []
-    for hit in hits:
-        c = hit.chunk
-        quote = pick_quote(c, question)
-        citations.append(Citation(len(citations) + 1, c.chunk_id, c.source, c.project, c.adopter, c.section,
-                                  c.question, c.text, quote.text, quote.line_start, quote.line_end,
-                                  round(hit.score, 4)))
-    groups: OrderedDict[tuple[str, str], list[Citation]] = OrderedDict()
-    for c in citations:
-        groups.setdefault((c.project, c.adopter), []).append(c)
-    lines = [lead_line(citations)]
-    for (project, adopter), cites in groups.items():
-        quotes = " … ".join(f"“{' '.join(c.quote.split())}” [{c.n}]" for c in cites)
-        lines.append(f"- {project} · {adopter}: {quotes}")
-    return Answer(question, "\n".join(lines), True, citations, took_ms)
+    lines: list[str] = []
+    for group in _group(hits):
+        shown = []
+        for hit in group:
+            c = hit.chunk
+            quote = quote_for(hit)
+            n = len(citations) + 1
+            citations.append(Citation(n, c.chunk_id, c.source, c.project, c.adopter, c.section, c.question,
+                                      c.text, quote.text, quote.line_start, quote.line_end, round(hit.score, 4)))
+            shown.append(f"“{normalize_space(quote.text)}” [{n}]")
+        head = group[0].chunk
+        lines.append(f"- {head.project} · {head.adopter}: " + " … ".join(shown))
+    if not citations:
+        return Answer(question, NOT_COVERED, False, [], took_ms)
+    return Answer(question, "\n".join([lead_line(citations), *lines]), True, citations, took_ms)
 
 
 def not_covered(question: str, hits: list[Hit], took_ms: float = 0.0) -> Answer:
     """The honest answer when the interviews do not answer the question."""
     return Answer(question, NOT_COVERED, False, [], took_ms, [Passage.from_hit(h) for h in hits])
+
+
+def select_citations(retrieval: Retrieval, top_k: int, per_interview: int | None,
+                     margin: float = CITE_MARGIN) -> list[Hit]:
+    """The hits to cite: at most `per_interview` from one interview, none far below the best."""
+    picked: list[Hit] = []
+    taken: dict[str, int] = {}
+    best = retrieval.hits[0].score if retrieval.hits else 0.0
+    for hit in retrieval.hits:
+        if len(picked) >= top_k:
+            break
+        if picked and hit.score < best - margin:
+            break
+        if per_interview is not None and taken.get(hit.chunk.source, 0) >= per_interview:
+            continue
+        picked.append(hit)
+        taken[hit.chunk.source] = taken.get(hit.chunk.source, 0) + 1
+    return picked
 
 
 class Answerer:
@@ -192,7 +215,8 @@ class Answerer:
             if self._retriever is not None and self._retriever.index.generation == generation:
                 return False
             index = store.load(self.settings.index_dir, self.embedder.name, generation)
-            self._retriever = Retriever(index, self.embedder)
+            aux = text_vectors(self.settings.index_dir, index.chunks, self.embedder)
+            self._retriever = Retriever(index, self.embedder, aux=aux)
             logger.info("index generation %s loaded: %d chunks", generation, len(index.chunks))
             return True
 
@@ -205,11 +229,26 @@ class Answerer:
             adopter: str | None = None) -> Answer:
         """Answer a question with verbatim, cited quotes, or say the interviews don't cover it."""
         started = time.perf_counter()
-        hits = self._current().search(question, top_k, project, adopter)
+        retriever = self._current()
+        top_k = max(1, int(top_k))
+        retrieval = retriever.retrieve(question, max(CANDIDATES, top_k), project, adopter, repeat_penalty=0.0)
         took = lambda: round((time.perf_counter() - started) * 1000, 1)  # noqa: E731
-        if not hits or hits[0].dense < MIN_DENSE_SCORE:
-            return not_covered(question, hits, took())
-        answer = compose(question, hits)
+        # One adopter (named or filtered): its passages may all be cited; else one per interview.
+        single = bool(adopter) or len(retrieval.scores.adopters) == 1
+        hits = select_citations(retrieval, top_k, None if single else PER_INTERVIEW)
+        evidence = assess(retriever, retrieval, hits, question=question)
+        if not hits or not is_answered(evidence):
+            logger.debug("not answered: %s", evidence)
+            return not_covered(question, retrieval.hits[:top_k], took())
+        scores = retrieval.scores
+
+        def quote_for(hit: Hit) -> quotes.Quote:
+            positions = retriever.sentence_rows[hit.row]
+            cosines = scores.sentence_dense[positions.start:positions.stop] if scores.sentence_dense is not None else None
+            return quotes.pick_quote(hit.chunk, scores.query_terms, cosines,
+                                     retriever.sentences[positions.start:positions.stop])
+
+        answer = compose(question, hits, quote_for=quote_for)
         answer.took_ms = took()
         return answer
 

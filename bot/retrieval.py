@@ -1,18 +1,51 @@
-"""Find the passages that best match a question: dense FAISS search with project/adopter filters."""
+"""Find the passages that best match a question: dense + BM25 fused, names steer, filters, diversity."""
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Sequence
 
 import numpy as np
 
 from bot.chunking import Chunk
 from bot.embedding import Embedder
+from bot.keyword import KeywordIndex, terms
 from bot.store import LoadedIndex
+from bot.text import Sentence, split_sentences
 
 logger = logging.getLogger(__name__)
+
+# Words that end a company name but don't identify it ("CyberAgent, Inc.", "Shipwright Project").
+_NAME_SUFFIXES = {"inc", "corp", "corporation", "ltd", "llc", "gmbh", "co", "company", "project", "the"}
+
+
+@dataclass(frozen=True)
+class RetrievalParams:
+    """Weights of the fused score, each over standard scores; tuned with `qabot eval` (BENCHMARKS.md)."""
+
+    dense: float = 1.0  # cosine of question and passage (context header + text)
+    sentence: float = 1.5  # best cosine of question and one sentence of the passage
+    heading_dense: float = 0.25  # cosine of question and the interview question the passage answers
+    body: float = 1.0  # BM25 over the interview question + passage text
+    sentence_kw: float = 0.0  # BM25 of the passage's best-matching sentence
+    heading: float = 0.5  # BM25 over project, adopter, section and question
+    interview: float = 0.3  # cosine of question and the interview's centroid (whole-interview topic)
+    profile: float = 0.5  # BM25 of question and who the interviewee is (title, preamble, first section)
+    adopter_boost: float = 2.5  # added when the question names the passage's adopter
+    project_boost: float = 1.5  # added (shared among named projects) when it names the passage's project
+    repeat_penalty: float = 0.2  # ranking: subtracted per passage already ranked from the same interview
+    candidates: int = 60  # passages re-ranked for diversity
+
+
+@dataclass(frozen=True)
+class AuxVectors:
+    """Finer vectors beside the chunk vectors: each sentence (with its chunk row) and each heading."""
+
+    sentence_vectors: np.ndarray  # (n_sentences, dim), sentences in `chunk_sentences` order
+    sentence_owner: np.ndarray  # (n_sentences,) row of the chunk the sentence belongs to
+    heading_vectors: np.ndarray  # (n_chunks, dim) the chunk's question heading
 
 
 @dataclass(frozen=True)
@@ -22,11 +55,45 @@ class Hit:
     chunk: Chunk
     score: float
     dense: float
+    keyword: float = 0.0  # raw BM25 over the passage
+    row: int = -1  # row of the chunk in the index
+    sentence: float = 0.0  # best sentence cosine
+
+
+@dataclass
+class Scores:
+    """Every chunk's scores for one query, every sentence's, and what the query named."""
+
+    dense: np.ndarray  # per chunk: cosine of question and passage
+    sentence: np.ndarray  # per chunk: best sentence cosine (the passage cosine when no sentence vectors)
+    body: np.ndarray  # per chunk: raw BM25
+    fused: np.ndarray  # per chunk: what ranking uses
+    sentence_dense: np.ndarray | None  # per sentence: cosine (None without sentence vectors)
+    sentence_kw: np.ndarray  # per sentence: BM25 of the sentence
+    query_terms: list[str] = field(default_factory=list)  # stemmed content words of the question
+    adopters: set[str] = field(default_factory=set)  # name keys of adopters the query mentions
+    projects: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Retrieval:
+    """The ranked hits of one query and the scores behind them."""
+
+    hits: list[Hit]
+    scores: Scores
 
 
 def normalize_name(name: str) -> str:
     """Lower-case alphanumerics only, so "KNative", "knative" and "Knative " compare equal."""
     return re.sub(r"[^a-z0-9]+", "", name.lower())
+
+
+def name_key(name: str) -> str:
+    """The identifying part of a name: "CyberAgent, Inc." -> "cyberagent", "Shipwright Project" -> "shipwright"."""
+    parts = [p for p in re.split(r"[^a-z0-9]+", name.lower()) if p]
+    while len(parts) > 1 and parts[-1] in _NAME_SUFFIXES:
+        parts.pop()
+    return "".join(parts)
 
 
 def matches(chunk: Chunk, project: str | None, adopter: str | None) -> bool:
@@ -35,31 +102,195 @@ def matches(chunk: Chunk, project: str | None, adopter: str | None) -> bool:
         return False
     if adopter:
         want, have = normalize_name(adopter), normalize_name(chunk.adopter)
-        if not want or (want != have and not have.startswith(want)):
+        if not want or (want != have and not have.startswith(want) and want != name_key(chunk.adopter)):
             return False
     return True
 
 
-class Retriever:
-    """Search over one loaded index generation."""
+def names_in(query: str, names: Sequence[str]) -> set[str]:
+    """The names (already `name_key`-ed) spelled out in the query, as 1-4 consecutive words."""
+    tokens = [t for t in re.split(r"[^a-z0-9]+", query.lower()) if t]
+    grams = {"".join(tokens[i:j]) for i in range(len(tokens)) for j in range(i + 1, min(i + 5, len(tokens) + 1))}
+    # A possessive or plural ("Gojek's", "KServe's") leaves a trailing "s" to try without.
+    grams |= {g[:-1] for g in grams if g.endswith("s")}
+    return {n for n in names if n and n in grams}
 
-    def __init__(self, index: LoadedIndex, embedder: Embedder) -> None:
+
+def chunk_sentences(chunk: Chunk) -> list[Sentence]:
+    """The sentences of a chunk, verbatim, with their source lines."""
+    return split_sentences(chunk.text.split("\n"), chunk.line_start)
+
+
+def _z(x: np.ndarray) -> np.ndarray:
+    """Standard scores (all zeros when the spread is zero)."""
+    sd = float(x.std()) if len(x) else 0.0
+    return (x - float(x.mean())) / sd if sd > 1e-9 else np.zeros_like(x)
+
+
+def _profile_rows(chunks: Sequence[Chunk], rows: list[int]) -> list[int]:
+    """The rows that say who an interviewee is: the preamble and the first section after it."""
+    first = next((chunks[r].section for r in rows if chunks[r].section != "Interview details"), None)
+    return [r for r in rows if chunks[r].section in ("Interview details", first)]
+
+
+class Retriever:
+    """Hybrid search over one loaded index generation."""
+
+    def __init__(self, index: LoadedIndex, embedder: Embedder, params: RetrievalParams | None = None,
+                 aux: AuxVectors | None = None) -> None:
         self.index = index
         self.embedder = embedder
+        self.params = params or RetrievalParams()
+        chunks = index.chunks
+        self._vectors = np.asarray(index.vectors, dtype=np.float32)
+        self.sentences: list[Sentence] = []
+        owner: list[int] = []
+        self.sentence_rows: list[range] = []  # per chunk: its sentences' positions in self.sentences
+        for r, c in enumerate(chunks):
+            start = len(self.sentences)
+            self.sentences.extend(chunk_sentences(c))
+            owner.extend([r] * (len(self.sentences) - start))
+            self.sentence_rows.append(range(start, len(self.sentences)))
+        self._sentence_owner = np.array(owner, dtype=np.int64)
+        if aux is not None and (len(aux.sentence_owner) != len(owner) or len(aux.heading_vectors) != len(chunks)):
+            logger.warning("sentence vectors do not match the index; using passage vectors only")
+            aux = None
+        self.aux = aux
+        self._body = KeywordIndex([f"{c.question}\n{c.text}" for c in chunks])
+        self._sentence_kw = KeywordIndex([s.text for s in self.sentences])
+        self._heading = KeywordIndex([" ".join((c.project, c.adopter, *c.heading_path)) for c in chunks])
+        self._adopter_keys = np.array([name_key(c.adopter) for c in chunks], dtype=object)
+        self._project_keys = np.array([name_key(c.project) for c in chunks], dtype=object)
+        self._adopter_terms = {name_key(c.adopter): set(terms(c.adopter)) for c in chunks}
+        self.adopter_names = sorted(set(self._adopter_keys.tolist()))
+        self.project_names = sorted(set(self._project_keys.tolist()))
+        self.vocabulary = self._body.vocab | self._heading.vocab
+        # Every word of every adopter and project name, lower-cased alphanumerics ("meadows", "intoto").
+        self.known_name_words = {re.sub(r"[^a-z0-9]", "", w) for c in chunks for name in (c.adopter, c.project)
+                                 for w in re.split(r"[\s,]+", name.lower())} | set(self.adopter_names) \
+            | set(self.project_names)
+        self._passage_terms = [frozenset(terms(" ".join((c.project, c.adopter, *c.heading_path, c.text))))
+                               for c in chunks]
+        sources = sorted({c.source for c in chunks})
+        pos = {src: i for i, src in enumerate(sources)}
+        self.doc_of = np.array([pos[c.source] for c in chunks], dtype=np.int64)
+        rows_of: dict[int, list[int]] = {}
+        for r, d in enumerate(self.doc_of.tolist()):
+            rows_of.setdefault(d, []).append(r)
+        # Who each interviewee is, so a description ("the German integrator") finds the right interview.
+        self._profiles = KeywordIndex([
+            " ".join([chunks[rows_of[d][0]].project, chunks[rows_of[d][0]].adopter]
+                     + [chunks[r].text for r in _profile_rows(chunks, rows_of[d])])
+            for d in range(len(sources))])
+        dim = self._vectors.shape[1] if self._vectors.ndim == 2 and len(self._vectors) else 1
+        self._centroids = np.zeros((len(sources), dim), dtype=np.float32)
+        if len(chunks):
+            np.add.at(self._centroids, self.doc_of, self._vectors)
+            norms = np.linalg.norm(self._centroids, axis=1, keepdims=True)
+            self._centroids /= np.where(norms > 0, norms, 1.0)
+
+    def passage_terms(self, row: int) -> frozenset[str]:
+        """Stemmed content words of a passage with its heading path, project and adopter."""
+        return self._passage_terms[row]
+
+    def df(self, term: str) -> int:
+        """In how many passages a stemmed term occurs."""
+        return self._body.df.get(term, 0)
+
+    def idf(self, term: str) -> float:
+        """How rare a stemmed term is among the passages (highest for one no passage has)."""
+        return self._body.idf(term)
+
+    def with_params(self, **changes: float) -> "Retriever":
+        """A retriever over the same index with some weights changed (for tuning and baselines)."""
+        clone = object.__new__(Retriever)
+        clone.__dict__.update(self.__dict__)
+        clone.params = replace(self.params, **changes)
+        return clone
+
+    def score(self, query: str, query_vector: np.ndarray | None = None) -> Scores:
+        """Scores of every chunk and sentence for `query`."""
+        p = self.params
+        n = len(self.index.chunks)
+        qv = self.embedder.embed_query(query) if query_vector is None else query_vector
+        adopters = names_in(query, self.adopter_names)
+        projects = names_in(query, self.project_names)
+        # A named adopter steers through its boost; its name would only add noise to keyword matching.
+        named = set().union(*(self._adopter_terms.get(a, set()) for a in adopters))
+        qterms = [t for t in terms(query) if t not in named]
+
+        dense = self._vectors @ qv if n else np.zeros(0, dtype=np.float32)
+        body = self._body.scores(qterms)
+        sentence_kw = self._sentence_kw.scores(qterms)
+        fused = p.dense * _z(dense) + p.body * _z(body) + p.heading * _z(self._heading.scores(qterms))
+        if p.sentence_kw and len(sentence_kw):
+            best_kw = np.zeros(n, dtype=np.float32)
+            np.maximum.at(best_kw, self._sentence_owner, sentence_kw)
+            fused += p.sentence_kw * _z(best_kw)
+        sentence, sentence_dense = dense, None
+        if self.aux is not None:
+            sentence_dense = self.aux.sentence_vectors @ qv
+            best = np.full(n, -1.0, dtype=np.float32)
+            np.maximum.at(best, self._sentence_owner, sentence_dense)
+            sentence = np.where(best > -1.0, best, dense)  # a chunk without sentences keeps its cosine
+            fused += p.heading_dense * _z(self.aux.heading_vectors @ qv)
+        fused += p.sentence * _z(sentence)
+        if p.interview and len(self._centroids):
+            fused += p.interview * _z(self._centroids @ qv)[self.doc_of]
+        if p.profile:
+            fused += p.profile * _z(self._profiles.scores(qterms))[self.doc_of]
+        if adopters:
+            fused += p.adopter_boost * np.isin(self._adopter_keys, list(adopters))
+        if projects:
+            # Named projects share the boost: "KServe's use of Knative" is not about Knative alone.
+            fused += p.project_boost / len(projects) * np.isin(self._project_keys, list(projects))
+        return Scores(dense, sentence, body, fused, sentence_dense, sentence_kw, qterms, adopters, projects)
+
+    def retrieve(self, query: str, k: int = 10, project: str | None = None, adopter: str | None = None,
+                 repeat_penalty: float | None = None) -> Retrieval:
+        """Top-k hits with the scores behind them; filters restrict, diversity spreads across interviews."""
+        chunks = self.index.chunks
+        if not chunks or k <= 0:
+            return Retrieval([], self.score(query) if chunks else _empty_scores())
+        s = self.score(query)
+        rows = np.arange(len(chunks))
+        if project or adopter:
+            rows = np.array([i for i in rows if matches(chunks[i], project, adopter)], dtype=np.int64)
+            if not len(rows):
+                return Retrieval([], s)
+        order = rows[np.argsort(-s.fused[rows], kind="stable")][: max(k, self.params.candidates)]
+        # Questions about one adopter keep its passages together; others spread across interviews.
+        penalty = self.params.repeat_penalty if repeat_penalty is None else repeat_penalty
+        if len(s.adopters) == 1 or adopter:
+            penalty = 0.0
+        picked = self._diversify(order, s.fused, k, penalty)
+        hits = [Hit(chunks[r], float(s.fused[r]), float(s.dense[r]), float(s.body[r]), int(r),
+                    float(s.sentence[r])) for r in picked]
+        return Retrieval(hits, s)
 
     def search(self, query: str, k: int = 10, project: str | None = None,
                adopter: str | None = None) -> list[Hit]:
         """Top-k hits for `query`, best first, restricted by the filters."""
-        if not self.index.chunks:
-            return []
-        qv = self.embedder.embed_query(query)
-        if project or adopter:
-            rows = [i for i, c in enumerate(self.index.chunks) if matches(c, project, adopter)]
-            if not rows:
-                return []
-            scores = np.asarray(self.index.vectors[rows]) @ qv
-            order = np.argsort(-scores)[:k]
-            pairs = [(rows[i], float(scores[i])) for i in order]
-        else:
-            pairs = self.index.search(qv, k)
-        return [Hit(self.index.chunks[r], s, s) for r, s in pairs]
+        return self.retrieve(query, k, project, adopter).hits
+
+    def _diversify(self, order: np.ndarray, fused: np.ndarray, k: int, penalty: float) -> list[int]:
+        """Greedy re-rank: each passage loses `penalty` per passage already taken from its interview."""
+        if penalty <= 0:
+            return [int(r) for r in order[:k]]
+        base = fused[order].astype(np.float64)
+        docs = self.doc_of[order]
+        taken = np.zeros(int(self.doc_of.max()) + 1 if len(self.doc_of) else 1)
+        free = np.ones(len(order), dtype=bool)
+        picked: list[int] = []
+        while len(picked) < min(k, len(order)):
+            adjusted = np.where(free, base - penalty * taken[docs], -np.inf)
+            i = int(np.argmax(adjusted))  # first maximum: ties keep the original order
+            free[i] = False
+            taken[docs[i]] += 1
+            picked.append(int(order[i]))
+        return picked
+
+
+def _empty_scores() -> Scores:
+    empty = np.zeros(0, dtype=np.float32)
+    return Scores(empty, empty, empty, empty, None, empty)
