@@ -1,0 +1,176 @@
+"""HTTP load generator on loopback: p50/p99 latency of POST /ask and GET /search at given concurrencies.
+
+    python bench/http_load.py --corpus ../shared/corpus --index /tmp/qabot-bench-index   # starts qabot serve
+    python bench/http_load.py --url http://127.0.0.1:8000                                # an existing server
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+# Generic questions of the kind people ask; deliberately not taken from any evaluation set.
+QUESTIONS = [
+    "Why did adopters choose this project?",
+    "What challenges did teams face when adopting it?",
+    "How long have organizations used the project in production?",
+    "What features do adopters use most?",
+    "How do teams handle upgrades and version updates?",
+    "What would adopters like the project to improve?",
+    "How did the community help adopters?",
+    "What scale do adopters run at?",
+    "What alternatives did teams evaluate before choosing?",
+    "How is the project used for machine learning model serving?",
+    "What security requirements drove adoption?",
+    "How much did adoption reduce cost?",
+]
+
+
+@dataclass
+class Result:
+    """Latency summary of one endpoint at one concurrency."""
+
+    endpoint: str
+    concurrency: int
+    requests: int
+    errors: int
+    p50_ms: float
+    p99_ms: float
+    mean_ms: float
+    throughput_rps: float
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100) by nearest rank."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+async def _one(client: httpx.AsyncClient, endpoint: str, i: int) -> tuple[float, bool]:
+    question = QUESTIONS[i % len(QUESTIONS)]
+    started = time.perf_counter()
+    if endpoint == "/ask":
+        r = await client.post("/ask", json={"question": question, "top_k": 5})
+    else:
+        r = await client.get("/search", params={"q": question, "k": 10})
+    return (time.perf_counter() - started) * 1000, r.status_code == 200
+
+
+async def run_level(url: str, endpoint: str, concurrency: int, requests: int, warmup: int) -> Result:
+    """Send `requests` requests with `concurrency` in flight and summarize latency."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        for i in range(warmup):
+            await _one(client, endpoint, i)
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for i in range(requests):
+            queue.put_nowait(i)
+        latencies: list[float] = []
+        errors = 0
+
+        async def worker() -> None:
+            nonlocal errors
+            while True:
+                try:
+                    i = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                ms, ok = await _one(client, endpoint, i)
+                latencies.append(ms)
+                errors += 0 if ok else 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return Result(endpoint, concurrency, requests, errors, round(percentile(latencies, 50), 1),
+                  round(percentile(latencies, 99), 1), round(statistics.fmean(latencies), 1),
+                  round(requests / elapsed, 1))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(corpus: Path, index: Path) -> tuple[subprocess.Popen, str]:
+    """Start `qabot serve` on a free loopback port and wait until /readyz says ready."""
+    port = _free_port()
+    env = {**os.environ, "QABOT_CORPUS_DIR": str(corpus), "QABOT_INDEX_DIR": str(index), "HF_HUB_OFFLINE": "1",
+           "QABOT_LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                            cwd=ROOT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 600  # a first start builds the index
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"qabot serve exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    proc.terminate()
+    raise SystemExit("qabot serve did not become ready")
+
+
+def markdown(results: list[Result], note: str) -> str:
+    """A Markdown table of the results."""
+    lines = ["| endpoint | concurrency | requests | errors | p50 ms | p99 ms | mean ms | req/s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        lines.append(f"| {'POST' if r.endpoint == '/ask' else 'GET'} {r.endpoint} | {r.concurrency} | {r.requests} | "
+                     f"{r.errors} | {r.p50_ms} | {r.p99_ms} | {r.mean_ms} | {r.throughput_rps} |")
+    return "\n".join(lines) + (f"\n\n{note}" if note else "")
+
+
+def main() -> None:
+    """Parse arguments, run every endpoint at every concurrency, print a table (or JSON)."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", help="An already running server; otherwise one is started.")
+    parser.add_argument("--corpus", type=Path, default=Path(os.environ.get("QABOT_CORPUS_DIR", "corpus")))
+    parser.add_argument("--index", type=Path, default=Path(os.environ.get("QABOT_INDEX_DIR", "index")))
+    parser.add_argument("--requests", type=int, default=200, help="Requests per endpoint and concurrency.")
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--concurrency", default="1,8", help="Comma-separated levels.")
+    parser.add_argument("--json", action="store_true", help="Print JSON instead of a Markdown table.")
+    args = parser.parse_args()
+
+    proc = None
+    url = args.url
+    load_before = os.getloadavg()[0]
+    if url is None:
+        proc, url = start_server(args.corpus, args.index)
+    try:
+        info = httpx.get(f"{url}/readyz", timeout=10).json()
+        results = [asyncio.run(run_level(url, endpoint, int(c), args.requests, args.warmup))
+                   for endpoint in ("/ask", "/search") for c in args.concurrency.split(",")]
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(30)
+    if args.json:
+        print(json.dumps({"index": info, "results": [asdict(r) for r in results]}, indent=2))
+    else:
+        note = (f"Index: {info.get('chunks')} passages from {info.get('interviews')} interviews; "
+                f"{os.cpu_count()} CPUs; {args.requests} requests per row after {args.warmup} warm-up requests; "
+                f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after.")
+        print(markdown(results, note))
+
+
+if __name__ == "__main__":
+    main()
