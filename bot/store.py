@@ -239,8 +239,11 @@ def build_ann(vectors: np.ndarray, lists: np.ndarray | None = None,
 
     for start in range(0, n, 65536):
         stop = min(n, start + 65536)
-        add_preassigned(ivf, np.ascontiguousarray(vectors[start:stop], dtype=np.float32), lists[start:stop],
-                        ids=np.arange(start, stop, dtype=np.int64))
+        # Keep our own references: add_preassigned hands raw pointers to FAISS.
+        block = np.ascontiguousarray(vectors[start:stop], dtype=np.float32)
+        block_lists = np.ascontiguousarray(lists[start:stop])
+        block_ids = np.arange(start, stop, dtype=np.int64)
+        add_preassigned(ivf, block, block_lists, ids=block_ids)
     return index, lists
 
 
