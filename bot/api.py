@@ -10,10 +10,12 @@ from typing import Any, AsyncIterator
 from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from swagger_ui_bundle import swagger_ui_path
 
 from bot import store
 from bot.answering import Answerer, NotReady
@@ -126,7 +128,7 @@ def create_app(settings: Settings, answerer: Answerer | None = None, *,
         finally:
             maintainer.stop()
 
-    app = FastAPI(title="qabot", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="qabot", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Answers questions from interview transcripts with verbatim, cited quotes.")
     app.state.settings = settings
     app.state.answerer = answerer
@@ -244,6 +246,16 @@ def create_app(settings: Settings, answerer: Answerer | None = None, *,
         return FileResponse(WEB_DIR / "index.html", media_type="text/html")
 
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Response:
+        """Swagger UI over /openapi.json, served from the swagger-ui-bundle package (no CDN)."""
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="qabot API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")
+
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
 
     from bot import slack
 

@@ -458,6 +458,14 @@ def test_web_page_and_assets_are_local(client: TestClient) -> None:
     assert "innerHTML" not in (WEB_DIR / "app.js").read_text(encoding="utf-8")
 
 
+def test_docs_are_served_without_a_cdn(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200 and "/openapi.json" in page.text
+    assert not re.search(r"(src|href)=[\"'](https?:)?//", page.text)
+    for asset in re.findall(r"(/docs-assets/[\w.-]+)", page.text):
+        assert client.get(asset).status_code == 200, asset
+
+
 def test_openapi_describes_every_endpoint(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     paths = spec["paths"]

@@ -177,3 +177,17 @@ def test_corpus_text_is_never_html(browser, fake_settings) -> None:
         assert page.locator("#project img").count() == 0
         assert page.evaluate("window.pwned") is None
         page.close()
+
+
+def test_docs_page_lists_every_operation_offline(browser, fake_settings, fake_answerer) -> None:
+    with LiveServer(create_app(fake_settings, fake_answerer, poll_seconds=0)) as live:
+        page = browser.new_page()
+        remote: list[str] = []
+        page.on("request", lambda r: remote.append(r.url) if not r.url.startswith(live.url) else None)
+        page.goto(f"{live.url}/docs")
+        page.wait_for_selector(".opblock")
+        spec = httpx.get(f"{live.url}/openapi.json").json()
+        operations = sum(len(item) for item in spec["paths"].values())
+        assert page.locator(".opblock").count() == operations
+        assert remote == []
+        page.close()
