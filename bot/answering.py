@@ -18,7 +18,7 @@ from bot.coverage import assess, is_answered
 from bot.keyword import terms
 from bot.retrieval import Hit, Retrieval, Retriever, matches
 from bot.text import Sentence, normalize_space
-from bot.textvectors import text_vectors
+from bot.textvectors import MAX_CHUNKS, text_vectors
 
 logger = logging.getLogger(__name__)
 
@@ -215,7 +215,12 @@ class Answerer:
             if self._retriever is not None and self._retriever.index.generation == generation:
                 return False
             index = store.load(self.settings.index_dir, self.embedder.name, generation)
-            aux = text_vectors(self.settings.index_dir, index.chunks, self.embedder)
+            aux = None
+            if len(index.chunks) <= MAX_CHUNKS:
+                try:
+                    aux = text_vectors(self.settings.index_dir, index.chunks, self.embedder)
+                except Exception as exc:  # noqa: BLE001 - passage vectors alone still answer
+                    logger.warning("sentence vectors unavailable, ranking by passages only: %s", exc)
             self._retriever = Retriever(index, self.embedder, aux=aux)
             logger.info("index generation %s loaded: %d chunks", generation, len(index.chunks))
             return True

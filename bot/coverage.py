@@ -31,6 +31,7 @@ class Evidence:
     term_coverage: float  # idf-weighted share of question words present in the top passages
     missing: tuple[str, ...]  # question words (stemmed) absent from the top passages, rarest first
     unknown: tuple[str, ...]  # question words no passage of the corpus has at all
+    n_terms: int = 0  # distinct content words in the question
     foreign_names: tuple[str, ...] = ()  # names asked about that the corpus lacks or the passages don't mention
 
     def to_dict(self) -> dict[str, Any]:
@@ -70,7 +71,8 @@ def assess(retriever: Retriever, retrieval: Retrieval, hits: Sequence[Hit] | Non
     top = list(hits if hits is not None else retrieval.hits)[: t.evidence_passages]
     qterms = list(dict.fromkeys(retrieval.scores.query_terms))
     if not top:
-        return Evidence(0.0, 0.0, 0.0, tuple(qterms), tuple(q for q in qterms if q not in retriever.vocabulary))
+        return Evidence(0.0, 0.0, 0.0, tuple(qterms), tuple(q for q in qterms if q not in retriever.vocabulary),
+                        len(qterms))
     present = frozenset().union(*(retriever.passage_terms(h.row) for h in top if h.row >= 0))
     foreign = []
     rare_df = max(1, int(t.rare_share * len(retriever.index.chunks)))
@@ -89,6 +91,7 @@ def assess(retriever: Retriever, retrieval: Retrieval, hits: Sequence[Hit] | Non
         term_coverage=covered / total if total else 1.0,
         missing=missing,
         unknown=tuple(q for q in qterms if q not in retriever.vocabulary),
+        n_terms=len(qterms),
         foreign_names=tuple(foreign),
     )
 
@@ -98,5 +101,7 @@ def is_answered(evidence: Evidence, thresholds: CoverageThresholds | None = None
     t = thresholds or CoverageThresholds()
     if evidence.foreign_names:
         return False  # asks about a company or product the interviews don't talk about
+    if evidence.unknown and len(evidence.unknown) == len(evidence.missing) == evidence.n_terms:
+        return False  # not one word of the question occurs anywhere in the interviews
     return evidence.top_dense >= t.min_dense
 

@@ -95,6 +95,9 @@ def build(corpus_dir: Path, index_dir: Path, embedder: Embedder, full: bool = Fa
         finally:
             if prev is not None:
                 prev.close()
+        from bot.textvectors import warm  # sentence vectors for quotes and ranking (issue 3)
+
+        warm(index_dir, embedder, progress)
     report.seconds = time.perf_counter() - started
     logger.info("index build: %s", report.summary())
     return report

@@ -18,6 +18,8 @@ from bot.text import normalize_space
 logger = logging.getLogger(__name__)
 
 CACHE_PREFIX = "text-vectors-"
+# Above this many passages, sentence vectors cost more build time than they are worth: passages only.
+MAX_CHUNKS = 5000
 
 
 def _key(text: str) -> bytes:
@@ -96,3 +98,25 @@ def text_vectors(index_dir: Path, chunks: Sequence[Chunk], embedder: Embedder,
         return np.stack([cache[_key(t)] for t in items]).astype(np.float32)
 
     return AuxVectors(rows(sentences), owner, rows(headings))
+
+
+def warm(index_dir: Path, embedder: Embedder, progress: bool = False) -> int:
+    """After a build: embed the new sentences and headings of the current generation; returns how many."""
+    from bot import store
+
+    try:
+        manifest = store.read_manifest(index_dir)
+        if sum(f.chunks for f in manifest.files.values()) > MAX_CHUNKS:
+            return 0
+        index = store.load(index_dir, embedder.name)
+        try:
+            before = len(_load(cache_path(index_dir, embedder.name), int(embedder.dim)))
+            text_vectors(index_dir, index.chunks, embedder, progress=progress)
+            return max(0, len(_load(cache_path(index_dir, embedder.name), int(embedder.dim))) - before)
+        finally:
+            close = getattr(index, "close", None)
+            if close:
+                close()
+    except Exception as exc:  # noqa: BLE001 - answers still work from passage vectors; never fail a build
+        logger.warning("sentence vectors not precomputed: %s", exc)
+        return 0
