@@ -426,6 +426,8 @@ def test_real_model_answer_through_http_mode(real_settings: Settings, real_answe
         assert forged.status_code == 401
     assert_valid_message(post)
     text = all_text(post)
-    assert "*[1]*" in text and "Sources" in text
-    assert "scale to zero" in text.lower()
-    assert f"{PUBLIC_URL}/#source=" in text
+    expected = real_answerer.ask("why do adopters value scale to zero?", settings.top_k)
+    assert expected.answered and "Sources" in text
+    for c in expected.citations:  # every citation of the core's answer, rendered with its link
+        assert f"*[{c.n}]* {c.project} · {c.adopter}" in text
+        assert f"{PUBLIC_URL}/#source={c.chunk_id}" in text
