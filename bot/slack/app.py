@@ -57,7 +57,9 @@ def create_slack_app(settings: Settings, answerer: Answerer, *, socket_mode: boo
                      store: FeedbackStore | None = None, token_verification: bool = False) -> App:
     """The Bolt app with every listener; HTTP mode needs the signing secret, Socket Mode does not."""
     require(settings, "slack_bot_token", "slack_app_token" if socket_mode else "slack_signing_secret")
-    client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10)
+    # urljoin semantics: without the trailing slash, ".../api" + "chat.postMessage" would drop "api"
+    base_url = settings.slack_api_url.rstrip("/") + "/"
+    client = WebClient(token=settings.slack_bot_token, base_url=base_url, timeout=10)
     app = App(
         client=client,
         # An explicit value, never None: Bolt would otherwise read SLACK_SIGNING_SECRET from the environment.
