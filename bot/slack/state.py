@@ -35,9 +35,12 @@ class RecentKeys:
 
 
 class ThreadRegistry:
-    """Threads the bot has answered in: memory, then the feedback store, then Slack's conversations.replies."""
+    """Threads the bot has answered in: memory, then the feedback store, then Slack's conversations.replies.
 
-    def __init__(self, store: FeedbackStore, negative_ttl: float = 30.0) -> None:
+    "Not ours" is remembered for `negative_ttl` seconds so that a busy human thread costs one API call, not one
+    per message; a mention in that thread registers it at once."""
+
+    def __init__(self, store: FeedbackStore, negative_ttl: float = 600.0) -> None:
         self.store = store
         self._known: set[tuple[str, str]] = set()
         self._not_ours: dict[tuple[str, str], float] = {}
