@@ -1,0 +1,102 @@
+"""Hybrid retrieval: keyword terms, names steering, filters, diversity, sentence vectors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from bot import store
+from bot.answering import Answerer
+from bot.embedding import FakeEmbedder
+from bot.indexer import build
+from bot.keyword import KeywordIndex, terms
+from bot.retrieval import Retriever, matches, name_key, names_in
+from bot.textvectors import cache_path, text_vectors
+
+WORDS = ["scale", "zero", "cache", "tenant", "Knative", "Globex", "Acme", "Widgetd", "upgrades", "memory",
+         "community", "Slack", "nodes", "regions", "dashboard", "why", "how", "the", "did", "use"]
+
+
+def test_terms_stem_drop_stop_words_and_split_compounds() -> None:
+    assert terms("How are the Upgrades going?") == ["upgrad", "go"]
+    assert terms("order-automation startup's") == ["order", "autom", "startup"]
+    assert terms("the of and") == []
+
+
+def test_keyword_index_ranks_the_text_with_the_words() -> None:
+    index = KeywordIndex(["scale to zero saves money", "the cache is flushed nightly", "nothing relevant"])
+    scores = index.scores("Why flush the cache?")
+    assert int(np.argmax(scores)) == 1
+    assert not index.scores("zzqx").any() and not index.scores("").any()
+    assert index.idf("zzqx") > index.idf("cach")
+
+
+def test_names_are_found_as_words_in_any_case_and_possessive() -> None:
+    names = [name_key(n) for n in ("Gojek", "Y Meadows", "CyberAgent, Inc.", "JD.com", "Adopter 3", "in-toto")]
+    assert names_in("what did y meadows change", names) == {"ymeadows"}
+    assert names_in("How many GPUs are in CyberAgent's cluster?", names) == {"cyberagent"}
+    assert names_in("Does JD.com cache?", names) == {"jdcom"}
+    assert names_in("Tekton Adopter 3 pods", names) == {"adopter3"}
+    assert names_in("How does GitHub use in-toto?", names) == {"intoto"}
+    assert names_in("a gojekian word", names) == set()
+
+
+def test_a_named_adopter_comes_first_without_a_filter(fake_answerer: Answerer) -> None:
+    hits = fake_answerer._current().search("What did Globex say about documentation?", 5)
+    assert hits[0].chunk.adopter.startswith("Globex")
+
+
+def test_diversity_spreads_a_broad_question_across_interviews(fake_answerer: Answerer) -> None:
+    retriever = fake_answerer._current()
+    spread = retriever.retrieve("What challenges and improvements do adopters mention?", 3, repeat_penalty=100.0)
+    assert len({h.chunk.source for h in spread.hits}) == len(spread.hits) == 3
+    # One named adopter: its passages stay together whatever the penalty.
+    named = retriever.retrieve("What challenges did Globex face and what should improve?", 3, repeat_penalty=100.0)
+    assert {h.chunk.adopter for h in named.hits[:2]} == {"Globex Corporation"}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(words=st.lists(st.sampled_from(WORDS), min_size=1, max_size=8),
+       project=st.sampled_from([None, "Knative", "knative", "Widgetd", "KNATIVE", "nope"]),
+       adopter=st.sampled_from([None, "Globex", "acme rockets", "Acme", "nobody"]))
+def test_filters_never_return_another_project_or_adopter(fake_answerer: Answerer, words: list[str],
+                                                         project: str | None, adopter: str | None) -> None:
+    hits = fake_answerer._current().search(" ".join(words), 10, project, adopter)
+    assert all(matches(h.chunk, project, adopter) for h in hits)
+    if project and adopter is None and project.lower() in ("knative", "widgetd"):
+        assert hits  # a real project always has passages
+    scores = [h.score for h in hits]
+    assert len({h.chunk.chunk_id for h in hits}) == len(hits)
+    assert all(np.isfinite(scores))
+
+
+def test_text_vectors_are_cached_and_only_new_texts_are_embedded(fake_settings, tmp_path: Path) -> None:
+    embedder = FakeEmbedder()
+    build(fake_settings.corpus_dir, fake_settings.index_dir, embedder)
+    assert cache_path(fake_settings.index_dir, embedder.name).exists()  # precomputed by the build
+    index = store.load(fake_settings.index_dir, embedder.name)
+    calls = embedder.calls
+    aux = text_vectors(fake_settings.index_dir, index.chunks, embedder)
+    assert embedder.calls == calls  # everything came from the cache
+    retriever = Retriever(index, embedder, aux=aux)
+    assert retriever.aux is not None and len(aux.sentence_owner) == len(retriever.sentences)
+    assert len(aux.heading_vectors) == len(index.chunks)
+    # A damaged cache is rebuilt, not fatal.
+    cache_path(fake_settings.index_dir, embedder.name).write_bytes(b"garbage")
+    again = text_vectors(fake_settings.index_dir, index.chunks, embedder)
+    assert np.allclose(again.sentence_vectors, aux.sentence_vectors)
+
+
+@pytest.mark.slow
+def test_real_names_steer_and_filters_hold(real_answerer: Answerer) -> None:
+    retriever = real_answerer._current()
+    assert retriever.aux is not None  # sentence vectors were precomputed by the build
+    hits = retriever.search("How long has Gojek used Knative?", 5)
+    assert hits[0].chunk.adopter == "Gojek"
+    kserve = retriever.search("are the maintainers responsive", 10, project="KServe")
+    assert kserve and all(h.chunk.project == "KServe" for h in kserve)
+    broad = retriever.search("Why do adopters value scale to zero?", 5)
+    assert len({h.chunk.source for h in broad}) >= 3  # spread across interviews
