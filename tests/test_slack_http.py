@@ -170,6 +170,20 @@ def test_thread_follow_up_answered_only_in_the_bots_threads(client: TestClient, 
     assert len(fake_slack.calls_to("chat.postMessage")) == 2
 
 
+def test_a_mention_brings_the_bot_into_a_thread_it_ignored(client: TestClient, fake_slack: FakeSlack) -> None:
+    root = "1699999999.001000"
+    for i, event_id in ((1, "EvT1"), (2, "EvT2")):
+        post_event(client, message("people talking", f"1699999999.00100{i}", thread_ts=root), event_id=event_id)
+    fake_slack.settle()
+    assert len(fake_slack.calls_to("conversations.replies")) == 1  # "not ours" is remembered
+    assert fake_slack.calls_to("chat.postMessage") == []
+    post_event(client, {**mention(QUESTION, ts="1699999999.001003"), "thread_ts": root}, event_id="EvT3")
+    fake_slack.wait_for("chat.postMessage")
+    post_event(client, message("what key features do they use?", "1699999999.001004", thread_ts=root),
+               event_id="EvT4")
+    assert fake_slack.wait_for("chat.postMessage", 2)[1].params["thread_ts"] == root
+
+
 def test_thread_known_from_slack_history_after_a_restart(client: TestClient, fake_slack: FakeSlack) -> None:
     root = "1699999999.000600"
     fake_slack.replies[root] = [{"ts": root, "user": "U0ALICE", "text": "question"},
