@@ -144,7 +144,7 @@ def bench_recall_real(embedder: SentenceTransformerEmbedder, extra: int, work: P
     questions = [json.loads(line)["question"] for line in (DEFAULT_SOURCE.parent / "eval" / "dev.jsonl").open()]
     q_real = np.stack([embedder.embed_query(q) for q in questions])
     return {"bench": "ANN recall on real-model vectors", "vectors": len(vectors), "nlist": store.ann_nlist(len(vectors)),
-            "nprobe": store.ANN_NPROBE, "embed_chunks_per_s": round(report.chunks_embedded / report.embed_seconds, 1),
+            "nprobe": store.ann_nprobe(store.ann_nlist(len(vectors))), "embed_chunks_per_s": round(report.chunks_embedded / report.embed_seconds, 1),
             "recall_at_10_dev_questions": round(recall_at_10(vectors, ann, q_real), 4),
             "recall_at_10_near_passages": round(recall_at_10(vectors, ann, query_vectors(vectors, 200, int(rng.integers(99)))), 4)}
 

@@ -37,7 +37,7 @@ FORMAT_VERSION = 2
 # Below this many passages search is exact (flat); from it on, an IVF index with 8-bit codes finds candidates
 # and they are re-scored exactly against the (memory-mapped) vectors. bench/build_bench.py measures recall.
 ANN_THRESHOLD = 20_000
-ANN_NPROBE = 48
+ANN_PROBE_FRACTION = 4  # lists probed = nlist / this (at least 32): recall@10 >= 0.98 in bench/build_bench.py
 ANN_RERANK = 4  # candidates fetched per wanted result before exact re-scoring
 _CHECKSUM = "xxh3_128"
 
@@ -87,15 +87,26 @@ class Manifest:
     def to_json(self) -> str:
         """Serialized manifest."""
         d = {**self.__dict__, "files": {k: v.__dict__ for k, v in self.files.items()}}
-        return json.dumps(d, indent=1, sort_keys=True)
+        # One line per file entry keeps it readable; no `indent` keeps json's fast C encoder (10k files).
+        files = ",\n".join(f"{json.dumps(k)}:{json.dumps(v.__dict__, sort_keys=True)}" for k, v in sorted(self.files.items()))
+        head = json.dumps({k: v for k, v in d.items() if k != "files"}, sort_keys=True)
+        return head[:-1] + ',\n"files":{\n' + files + "\n}}"
+
+    def _plain(self) -> dict[str, Any]:
+        return {**self.__dict__, "digest": "", "files": {k: v.__dict__ for k, v in self.files.items()}}
 
     def compute_digest(self) -> str:
-        """The sha256 of this manifest with `digest` left empty."""
-        saved, self.digest = self.digest, ""
-        try:
-            return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
-        finally:
-            self.digest = saved
+        """The sha256 of this manifest's canonical JSON with `digest` left empty."""
+        canonical = json.dumps(self._plain(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def digest_ok(self) -> bool:
+        """True when `digest` is empty (older manifests) or matches the content."""
+        if not self.digest or self.digest == self.compute_digest():
+            return True
+        # Manifests written earlier on the day format 2 appeared hashed their indented form.
+        legacy = json.dumps(self._plain(), indent=1, sort_keys=True)
+        return self.digest == hashlib.sha256(legacy.encode("utf-8")).hexdigest()
 
     @classmethod
     def from_json(cls, text: str) -> "Manifest":
@@ -197,6 +208,11 @@ def ann_nlist(rows: int) -> int:
     return int(2 ** round(np.log2(min(4096.0, max(64.0, 2 * np.sqrt(rows))))))
 
 
+def ann_nprobe(nlist: int) -> int:
+    """IVF lists probed per query."""
+    return min(nlist, max(32, nlist // ANN_PROBE_FRACTION))
+
+
 def _train_ivf(vectors: np.ndarray, nlist: int) -> Any:
     dim = vectors.shape[1]
     index = faiss.index_factory(dim, f"IVF{nlist},SQ8", faiss.METRIC_INNER_PRODUCT)
@@ -229,7 +245,7 @@ def build_ann(vectors: np.ndarray, lists: np.ndarray | None = None,
         lists = None
     lists = np.full(n, -1, dtype=np.int64) if lists is None or len(lists) != n else lists.astype(np.int64)
     ivf = faiss.extract_index_ivf(index)
-    ivf.nprobe = ANN_NPROBE
+    ivf.nprobe = ann_nprobe(nlist)
     todo = np.flatnonzero(lists < 0)
     for start in range(0, len(todo), 65536):
         rows = todo[start:start + 65536]
@@ -413,7 +429,7 @@ def read_manifest(index_dir: Path, generation: int | None = None) -> Manifest:
         raise StoreError(f"{path} is missing; rebuild with `qabot index --full`") from exc
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise StoreError(f"{path} is damaged ({exc}); rebuild with `qabot index --full`") from exc
-    if manifest.digest and manifest.digest != manifest.compute_digest():
+    if not manifest.digest_ok():
         raise StoreError(f"{path} is damaged (checksum mismatch); rebuild with `qabot index --full`")
     return manifest
 
@@ -445,7 +461,8 @@ def load(index_dir: Path, model: str, generation: int | None = None, verify: boo
         vectors = np.load(gen_dir / VECTORS, mmap_mode="r")
         index = faiss.read_index(str(gen_dir / FAISS_FILE))
         if manifest.ann != "flat":
-            faiss.extract_index_ivf(index).nprobe = ANN_NPROBE
+            ivf = faiss.extract_index_ivf(index)
+            ivf.nprobe = ann_nprobe(ivf.nlist)
     except Exception as exc:  # noqa: BLE001 - any failure here means a damaged index
         raise StoreError(f"the index in {gen_dir} cannot be read ({exc}); rebuild with `qabot index --full`") from exc
     if len(chunks) != len(vectors) or index.ntotal != len(chunks):
