@@ -82,18 +82,19 @@ def bench_full_real(embedder: SentenceTransformerEmbedder, work: Path) -> dict:
             "embed_seconds": report.embed_seconds}
 
 
-def bench_size(n: int, embedder: SentenceTransformerEmbedder, work: Path) -> dict:
+def bench_size(n: int, embedder: SentenceTransformerEmbedder, work: Path, reuse_base: bool = False) -> dict:
     """Base index of n synthetic interviews (stand-in vectors), then add 1 interview with the real model."""
     corpus, index = work / f"corpus-{n}", work / f"index-{n}"
     if not corpus.exists() or sum(1 for _ in corpus.rglob("*.md")) != n:
         generate(n, corpus, DEFAULT_SOURCE, seed=7)
     for extra in corpus.rglob("*-new*.md"):
         extra.unlink()
-    shutil.rmtree(index, ignore_errors=True)
+    if not reuse_base:
+        shutil.rmtree(index, ignore_errors=True)
     started = time.perf_counter()
-    base = build(corpus, index, FakeEmbedder(name=MODEL, dim=384))
+    base = build(corpus, index, FakeEmbedder(name=MODEL, dim=384))  # with --reuse-base: drops earlier extras
     out: dict = {"bench": f"{n} interviews", "base_chunks": base.chunks_total,
-                 "base_build_s_standin": round(time.perf_counter() - started, 1),
+                 "base_build_s_standin": round(time.perf_counter() - started, 1), "base_reused": reuse_base,
                  "ann": store.read_manifest(index).ann}
     time.sleep(2.1)  # let the files' mtimes age past the racy window, as they would in real life
     path = new_interview(corpus, 1)
@@ -156,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=Path("/tmp/qabot-bench"))
     ap.add_argument("--recall-extra", type=int, default=150, help="synthetic interviews embedded for real recall (0: skip)")
     ap.add_argument("--skip-full", action="store_true")
+    ap.add_argument("--reuse-base", action="store_true", help="keep an existing stand-in base index in --work")
     args = ap.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -165,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_full:
         print(json.dumps(bench_full_real(embedder, args.work)), flush=True)
     for n in args.sizes:
-        print(json.dumps(bench_size(n, embedder, args.work)), flush=True)
+        print(json.dumps(bench_size(n, embedder, args.work, args.reuse_base)), flush=True)
     if args.recall_extra:
         print(json.dumps(bench_recall_real(embedder, args.recall_extra, args.work)), flush=True)
     print(json.dumps({"peak_rss_mb_bench_process": round(rss_mb())}))

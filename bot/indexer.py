@@ -168,19 +168,35 @@ def _build_locked(corpus_dir: Path, index_dir: Path, embedder: Embedder, prev: s
     generation = max(store.current_generation(index_dir) or 0, _max_generation(index_dir)) + 1
     writer = store.GenerationWriter(index_dir, generation, report.chunks_total, dim)
     files: dict[str, store.FileEntry] = {}
+    run: list[store.FileEntry] = []  # reused files whose previous rows and lines follow each other
+
+    def copy_run() -> None:
+        """Copy a run of unchanged files' lines and vectors from the previous generation in one go."""
+        if not run:
+            return
+        row0, off0 = run[0].row, run[0].offset
+        rows, nbytes = run[-1].row + run[-1].chunks - row0, run[-1].offset + run[-1].nbytes - off0
+        lists = prev.lists[row0:row0 + rows] if prev.lists is not None else None
+        new_row, new_off, _ = writer.add_lines(prev.lines[off0:off0 + nbytes], prev.vectors[row0:row0 + rows],
+                                               prev.keys[row0:row0 + rows], lists)
+        for e in run:
+            e.row, e.offset = new_row + (e.row - row0), new_off + (e.offset - off0)
+        run.clear()
+
     cursor = 0
     for p in planned:
         entry = p.entry
         if p.chunks is None:
-            row, n, off, nbytes = entry.row, entry.chunks, entry.offset, entry.nbytes
-            lists = prev.lists[row:row + n] if prev.lists is not None else None
-            entry.row, entry.offset, entry.nbytes = writer.add_lines(
-                prev.lines[off:off + nbytes], prev.vectors[row:row + n], prev.keys[row:row + n], lists)
+            if run and (entry.row != run[-1].row + run[-1].chunks or entry.offset != run[-1].offset + run[-1].nbytes):
+                copy_run()
+            run.append(entry)
         else:
+            copy_run()
             n = len(p.chunks)
             entry.row, entry.offset, entry.nbytes = writer.add_chunks(p.chunks, fresh_vectors[cursor:cursor + n])
             cursor += n
         files[p.source] = entry
+    copy_run()
     manifest = store.Manifest(generation=generation, model=embedder.name, dim=dim,
                               chunker_version=CHUNKER_VERSION, built_at=store.now(),
                               files=files, skipped=dict(report.skipped))
