@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 NOT_COVERED = "The interviews don't cover this."
 CANDIDATES = 40  # ranked passages the citations are chosen from
 PER_INTERVIEW = 1  # citations per interview when a question spans adopters
-CITE_MARGIN = 4.0  # a passage scoring this far (fused, z units) below the best is not cited
+CITE_MARGIN = 7.0  # a passage scoring this far (fused score) below the best is not cited
 
 
 class NotReady(RuntimeError):

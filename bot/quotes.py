@@ -15,7 +15,7 @@ from bot.text import Sentence, split_sentences, words
 logger = logging.getLogger(__name__)
 
 MAX_SENTENCES = 3
-SHORT_WORDS = 8  # a best sentence this short ("5+ years.") takes its neighbour along
+SHORT_WORDS = 20  # a quote shorter than this takes its best neighbour along ("5+ years. Started in 2019.")
 NEIGHBOUR_GAP = 0.06  # a neighbour scoring within this of the best sentence joins the quote
 COVERAGE_WEIGHT = 0.5  # share of question words in a sentence, added to its cosine
 
@@ -64,12 +64,10 @@ def choose(scores: np.ndarray, sentences: Sequence[Sentence], max_sentences: int
         options = [i for i in (first - 1, last + 1) if 0 <= i < len(sentences)]
         if not options:
             break
+        # The better-scoring neighbour; on a tie the following sentence, which usually explains.
         nxt = max(options, key=lambda i: (scores[i], i > last))
         if size >= SHORT_WORDS and scores[nxt] < scores[best] - NEIGHBOUR_GAP:
             break
-        # A short answer continues forward first ("5+ years. Development started in 2019.").
-        if size < SHORT_WORDS and last + 1 < len(sentences):
-            nxt = last + 1
         first, last = min(first, nxt), max(last, nxt)
     return first, last
 

@@ -25,17 +25,17 @@ _NAME_SUFFIXES = {"inc", "corp", "corporation", "ltd", "llc", "gmbh", "co", "com
 class RetrievalParams:
     """Weights of the fused score, each over standard scores; tuned with `qabot eval` (BENCHMARKS.md)."""
 
-    dense: float = 1.0  # cosine of question and passage (context header + text)
+    dense: float = 0.5  # cosine of question and passage (context header + text)
     sentence: float = 1.5  # best cosine of question and one sentence of the passage
     heading_dense: float = 0.25  # cosine of question and the interview question the passage answers
     body: float = 1.0  # BM25 over the interview question + passage text
     sentence_kw: float = 0.0  # BM25 of the passage's best-matching sentence
-    heading: float = 0.5  # BM25 over project, adopter, section and question
-    interview: float = 0.3  # cosine of question and the interview's centroid (whole-interview topic)
-    profile: float = 0.5  # BM25 of question and who the interviewee is (title, preamble, first section)
-    adopter_boost: float = 2.5  # added when the question names the passage's adopter
-    project_boost: float = 1.5  # added (shared among named projects) when it names the passage's project
-    repeat_penalty: float = 0.2  # ranking: subtracted per passage already ranked from the same interview
+    heading: float = 1.0  # BM25 over project, adopter, section and question
+    interview: float = 0.15  # cosine of question and the interview's centroid (whole-interview topic)
+    profile: float = 1.0  # BM25 of question and who the interviewee is (title, preamble, first section)
+    adopter_boost: float = 6.0  # added when the question names the passage's adopter
+    project_boost: float = 2.5  # added (shared among named projects) when it names the passage's project
+    repeat_penalty: float = 0.4  # ranking: subtracted per passage already ranked from the same interview
     candidates: int = 60  # passages re-ranked for diversity
 
 
@@ -114,6 +114,19 @@ def names_in(query: str, names: Sequence[str]) -> set[str]:
     # A possessive or plural ("Gojek's", "KServe's") leaves a trailing "s" to try without.
     grams |= {g[:-1] for g in grams if g.endswith("s")}
     return {n for n in names if n and n in grams}
+
+
+def name_counts(query: str, name: str) -> int:
+    """How many times a name (`name_key`-ed) is spelled out in the query."""
+    tokens = [t for t in re.split(r"[^a-z0-9]+", query.lower()) if t]
+    n = 0
+    for i in range(len(tokens)):
+        for j in range(i + 1, min(i + 5, len(tokens) + 1)):
+            gram = "".join(tokens[i:j])
+            if gram == name or (gram.endswith("s") and gram[:-1] == name):
+                n += 1
+                break
+    return n
 
 
 def chunk_sentences(chunk: Chunk) -> list[Sentence]:
@@ -242,8 +255,12 @@ class Retriever:
         if adopters:
             fused += p.adopter_boost * np.isin(self._adopter_keys, list(adopters))
         if projects:
-            # Named projects share the boost: "KServe's use of Knative" is not about Knative alone.
-            fused += p.project_boost / len(projects) * np.isin(self._project_keys, list(projects))
+            # Named projects share the boost by how often each is named: in "how do KServe adopters feel
+            # about KServe depending on Knative?" KServe gets two thirds.
+            counts = {name: max(1, name_counts(query, name)) for name in projects}
+            total = sum(counts.values())
+            for name, count in counts.items():
+                fused += p.project_boost * count / total * (self._project_keys == name)
         return Scores(dense, sentence, body, fused, sentence_dense, sentence_kw, qterms, adopters, projects)
 
     def retrieve(self, query: str, k: int = 10, project: str | None = None, adopter: str | None = None,
