@@ -33,6 +33,7 @@ class RetrievalParams:
     heading: float = 1.0  # BM25 over project, adopter, section and question
     interview: float = 0.15  # cosine of question and the interview's centroid (whole-interview topic)
     profile: float = 1.0  # BM25 of question and who the interviewee is (title, preamble, first section)
+    profile_self: float = 0.0  # share of the profile boost the profile passages themselves get
     adopter_boost: float = 6.0  # added when the question names the passage's adopter
     project_boost: float = 2.5  # added (shared among named projects) when it names the passage's project
     repeat_penalty: float = 0.4  # ranking: subtracted per passage already ranked from the same interview
@@ -191,6 +192,9 @@ class Retriever:
         for r, d in enumerate(self.doc_of.tolist()):
             rows_of.setdefault(d, []).append(r)
         # Who each interviewee is, so a description ("the German integrator") finds the right interview.
+        in_profile = {r for d in range(len(sources)) for r in _profile_rows(chunks, rows_of[d])}
+        self._profile_weight = np.array([p_self if r in in_profile else 1.0 for r in range(len(chunks))],
+                                        dtype=np.float32) if (p_self := self.params.profile_self) != 1.0 else 1.0
         self._profiles = KeywordIndex([
             " ".join([chunks[rows_of[d][0]].project, chunks[rows_of[d][0]].adopter]
                      + [chunks[r].text for r in _profile_rows(chunks, rows_of[d])])
@@ -251,7 +255,9 @@ class Retriever:
         if p.interview and len(self._centroids):
             fused += p.interview * _z(self._centroids @ qv)[self.doc_of]
         if p.profile:
-            fused += p.profile * _z(self._profiles.scores(qterms))[self.doc_of]
+            # The profile passages themselves already match the description word for word: the boost goes
+            # to the rest of the interview, where the answer to "what did the German integrator say" is.
+            fused += p.profile * _z(self._profiles.scores(qterms))[self.doc_of] * self._profile_weight
         if adopters:
             fused += p.adopter_boost * np.isin(self._adopter_keys, list(adopters))
         if projects:
