@@ -111,6 +111,11 @@ def test_ask_malformed_json_is_400(client: TestClient, raw: bytes) -> None:
     assert "malformed json" in r.json()["detail"].lower()
 
 
+def test_lone_surrogates_are_rejected_not_crashed(client: TestClient) -> None:
+    r = client.post("/ask", content=b'{"question": "why \\ud800 scale"}', headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "question" in r.json()["detail"]
+
+
 def test_ask_without_json_content_type_says_so(client: TestClient) -> None:
     r = client.post("/ask", content=b"question=why", headers={"content-type": "application/x-www-form-urlencoded"})
     assert r.status_code == 422
