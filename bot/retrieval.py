@@ -135,10 +135,15 @@ def chunk_sentences(chunk: Chunk) -> list[Sentence]:
     return split_sentences(chunk.text.split("\n"), chunk.line_start)
 
 
+Z_CAP = 6.0  # standard scores are clipped here so one runaway signal can't outvote all the others
+
+
 def _z(x: np.ndarray) -> np.ndarray:
-    """Standard scores (all zeros when the spread is zero)."""
+    """Standard scores, clipped at ±Z_CAP (all zeros when the spread is zero)."""
     sd = float(x.std()) if len(x) else 0.0
-    return (x - float(x.mean())) / sd if sd > 1e-9 else np.zeros_like(x)
+    if sd <= 1e-9:
+        return np.zeros_like(x)
+    return np.clip((x - float(x.mean())) / sd, -Z_CAP, Z_CAP)
 
 
 def _profile_rows(chunks: Sequence[Chunk], rows: list[int]) -> list[int]:
