@@ -246,11 +246,13 @@ class Answerer:
             logger.debug("not answered: %s", evidence)
             return not_covered(question, retrieval.hits[:top_k], took())
         scores = retrieval.scores
+        # Project names are in nearly every sentence of their interviews: they don't point at the answer.
+        quote_terms = [t for t in scores.query_terms if t not in scores.name_terms]
 
         def quote_for(hit: Hit) -> quotes.Quote:
             positions = retriever.sentence_rows[hit.row]
             cosines = scores.sentence_dense[positions.start:positions.stop] if scores.sentence_dense is not None else None
-            return quotes.pick_quote(hit.chunk, scores.query_terms, cosines,
+            return quotes.pick_quote(hit.chunk, quote_terms, cosines,
                                      retriever.sentences[positions.start:positions.stop])
 
         answer = compose(question, hits, quote_for=quote_for)

@@ -72,6 +72,7 @@ class Scores:
     sentence_dense: np.ndarray | None  # per sentence: cosine (None without sentence vectors)
     sentence_kw: np.ndarray  # per sentence: BM25 of the sentence
     query_terms: list[str] = field(default_factory=list)  # stemmed content words of the question
+    name_terms: set[str] = field(default_factory=set)  # stems of the project names the question mentions
     adopters: set[str] = field(default_factory=set)  # name keys of adopters the query mentions
     projects: set[str] = field(default_factory=set)
 
@@ -181,6 +182,7 @@ class Retriever:
         self._adopter_keys = np.array([name_key(c.adopter) for c in chunks], dtype=object)
         self._project_keys = np.array([name_key(c.project) for c in chunks], dtype=object)
         self._adopter_terms = {name_key(c.adopter): set(terms(c.adopter)) for c in chunks}
+        self._project_terms = {name_key(c.project): set(terms(c.project)) for c in chunks}
         self.adopter_names = sorted(set(self._adopter_keys.tolist()))
         self.project_names = sorted(set(self._project_keys.tolist()))
         self.vocabulary = self._body.vocab | self._heading.vocab
@@ -272,7 +274,9 @@ class Retriever:
             total = sum(counts.values())
             for name, count in counts.items():
                 fused += p.project_boost * count / total * (self._project_keys == name)
-        return Scores(dense, sentence, body, fused, sentence_dense, sentence_kw, qterms, adopters, projects)
+        project_terms = set().union(*(self._project_terms.get(name, set()) for name in projects))
+        return Scores(dense, sentence, body, fused, sentence_dense, sentence_kw, qterms, project_terms, adopters,
+                      projects)
 
     def retrieve(self, query: str, k: int = 10, project: str | None = None, adopter: str | None = None,
                  repeat_penalty: float | None = None) -> Retrieval:
