@@ -386,8 +386,11 @@ def test_reindex_swaps_index_while_requests_keep_succeeding(fake_settings: Setti
             assert second.status_code == 409 and "already running" in second.json()["detail"]
             assert c.get("/admin/status", headers=auth).json()["building"] is True
             before = len(statuses)
-            time.sleep(0.3)  # requests keep being served from the old index while the build waits
-            assert len(statuses) > before
+            deadline = time.monotonic() + 10
+            while len(statuses) < before + 3:  # requests keep being served from the old index meanwhile
+                assert time.monotonic() < deadline, "requests stalled while the build ran"
+                time.sleep(0.02)
+            assert c.get("/readyz").json()["generation"] == 1
             embedder.gate.set()
             deadline = time.monotonic() + 20
             while c.get("/readyz").json()["generation"] != 2:
@@ -403,7 +406,7 @@ def test_reindex_swaps_index_while_requests_keep_succeeding(fake_settings: Setti
         assert any(i["adopter"] == "Initech" for i in c.get("/interviews").json()["interviews"])
         top = c.get("/search", params={"q": "TPS report generation", "k": 1}).json()["results"][0]
         assert top["adopter"] == "Initech"
-    assert len(statuses) > 10 and set(statuses) == {200}
+    assert len(statuses) >= 5 and set(statuses) == {200}
 
 
 # --- errors, concurrency, page, wiring -----------------------------------------------------------------
@@ -444,7 +447,7 @@ def test_slow_ask_does_not_block_other_requests(fake_settings: Settings, fake_an
         time.sleep(0.1)
         started = time.perf_counter()
         assert c.get("/healthz").status_code == 200
-        assert time.perf_counter() - started < 1.0  # the event loop was free while /ask ran
+        assert time.perf_counter() - started < 2.0  # the event loop was free while /ask ran
         assert t.is_alive()
         release.set()
         t.join(10)
