@@ -31,12 +31,12 @@ class RetrievalParams:
     body: float = 1.0  # BM25 over the interview question + passage text
     sentence_kw: float = 0.0  # BM25 of the passage's best-matching sentence
     heading: float = 1.0  # BM25 over project, adopter, section and question
-    interview: float = 0.15  # cosine of question and the interview's centroid (whole-interview topic)
+    interview: float = 0.6  # cosine of question and the interview's centroid (whole-interview topic)
     profile: float = 1.0  # BM25 of question and who the interviewee is (title, preamble, first section)
     profile_self: float = 0.0  # share of the profile boost the profile passages themselves get
     adopter_boost: float = 6.0  # added when the question names the passage's adopter
     project_boost: float = 2.5  # added (shared among named projects) when it names the passage's project
-    repeat_penalty: float = 0.4  # ranking: subtracted per passage already ranked from the same interview
+    repeat_penalty: float = 0.2  # ranking: subtracted per passage already ranked from the same interview
     candidates: int = 60  # passages re-ranked for diversity
 
 
