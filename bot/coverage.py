@@ -32,6 +32,7 @@ class Evidence:
     missing: tuple[str, ...]  # question words (stemmed) absent from the top passages, rarest first
     unknown: tuple[str, ...]  # question words no passage of the corpus has at all
     n_terms: int = 0  # distinct content words in the question
+    named: bool = False  # the question names an adopter or project of the corpus
     foreign_names: tuple[str, ...] = ()  # names asked about that the corpus lacks or the passages don't mention
 
     def to_dict(self) -> dict[str, Any]:
@@ -92,6 +93,7 @@ def assess(retriever: Retriever, retrieval: Retrieval, hits: Sequence[Hit] | Non
         missing=missing,
         unknown=tuple(q for q in qterms if q not in retriever.vocabulary),
         n_terms=len(qterms),
+        named=bool(retrieval.scores.adopters or retrieval.scores.projects),
         foreign_names=tuple(foreign),
     )
 
@@ -103,5 +105,7 @@ def is_answered(evidence: Evidence, thresholds: CoverageThresholds | None = None
         return False  # asks about a company or product the interviews don't talk about
     if evidence.unknown and len(evidence.unknown) == len(evidence.missing) == evidence.n_terms:
         return False  # not one word of the question occurs anywhere in the interviews
+    if evidence.n_terms == 0:
+        return evidence.named  # "Tell me about Gojek" is answered by Gojek's passages; "why?" by nothing
     return evidence.top_dense >= t.min_dense
 

@@ -24,9 +24,11 @@ those through to too under until up very was we were what when where which while
 would you your yours yes s t don't doesn't isn't aren't wasn't weren't didn't can't won't it's they're
 we're i'm what's let's there's that's actually really exactly specifically anything something
 adopter adopters interview interviews interviewee interviewees
+say says said tell told mention mentioned mentions
 """.split())
-# The last line: every document is an adopter interview, and "Adopter 4" names one; "adopters" in a
-# question means the interviewees in general, so it must not pull the interviews named "Adopter N".
+# The last two lines: every document is an adopter interview, and "Adopter 4" names one, so "adopters" in a
+# question (the interviewees in general) must not pull the interviews named "Adopter N"; and what someone
+# "said" is the whole corpus.
 
 _stemmer = None
 _stemmer_lock = threading.Lock()

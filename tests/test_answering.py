@@ -67,6 +67,8 @@ def test_a_company_not_interviewed_is_not_answered(fake_answerer: Answerer) -> N
     assert answer.related  # the closest passages are still offered
     gibberish = fake_answerer.ask("zzqx vvrp kkwy")
     assert gibberish.answered is False
+    assert fake_answerer.ask("why?").answered is False  # nothing to look for
+    assert fake_answerer.ask("Tell me about Globex?").answered is True  # a name alone is enough
 
 
 def test_a_short_best_sentence_takes_the_next_one_along(fake_answerer: Answerer) -> None:
