@@ -207,6 +207,8 @@ def run_soak(seconds: float = 60, model: str = "all-MiniLM-L6-v2", concurrency: 
             proc.kill()
     bad_sources = [(s, round(t0, 2)) for t0, t1, code, sources in results if code == 200
                    for s in sources if not timeline.existed(s, t0 - LAG, t1)]
+    # How long after its deletion a file was still cited (the swap lag a stale citation reveals).
+    lags = [t0 - max(timeline.died.get(s, [t0])) for s, t0 in bad_sources]
     build(corpus, clean, embedder, full=True)
     served, fresh = store.load(index, embedder.name), store.load(clean, embedder.name)
     same = ([c.chunk_id for c in served.chunks] == [c.chunk_id for c in fresh.chunks]
@@ -217,7 +219,8 @@ def run_soak(seconds: float = 60, model: str = "all-MiniLM-L6-v2", concurrency: 
     out = {"seconds": seconds, "model": model, "concurrency": concurrency, "requests": len(results),
            "status_codes": codes, "server_errors": sum(1 for *_, c, _ in results if c >= 500),
            "failed_requests": len(failures), "failures": failures[:5], "stale_or_unknown_sources": bad_sources[:10],
-           "stale_count": len(bad_sources), "file_ops": log, "final_generation": status["generation"],
+           "stale_count": len(bad_sources), "stale_max_seconds_after_delete": round(max(lags), 2) if lags else None,
+           "file_ops": log, "final_generation": status["generation"],
            "final_equals_clean_rebuild": same, "chunks": len(served.chunks), "cold_start_s": round(ready, 2),
            "serve_peak_rss_mb": round(rss)}
     if work is None:
