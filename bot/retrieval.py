@@ -131,6 +131,19 @@ def name_counts(query: str, name: str) -> int:
     return n
 
 
+_GENERIC_ADOPTER = re.compile(r"\badopters?\b(?!\s*\d)", re.IGNORECASE)
+
+
+def embedding_query(query: str) -> str:
+    """The question as the model sees it: "adopters" in general becomes "organizations".
+
+    Every passage is from an adopter interview and some interviews say "the adopter" in every sentence,
+    so the word would pull those interviews toward any question about adopters in general.
+    """
+    return _GENERIC_ADOPTER.sub(lambda m: "organizations" if m.group(0).lower().endswith("s") else "organization",
+                                query)
+
+
 def chunk_sentences(chunk: Chunk) -> list[Sentence]:
     """The sentences of a chunk, verbatim, with their source lines."""
     return split_sentences(chunk.text.split("\n"), chunk.line_start)
@@ -236,7 +249,7 @@ class Retriever:
         """Scores of every chunk and sentence for `query`."""
         p = self.params
         n = len(self.index.chunks)
-        qv = self.embedder.embed_query(query) if query_vector is None else query_vector
+        qv = self.embedder.embed_query(embedding_query(query)) if query_vector is None else query_vector
         adopters = names_in(query, self.adopter_names)
         projects = names_in(query, self.project_names)
         # A named adopter steers through its boost; its name would only add noise to keyword matching.
