@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 
 from bot import store
@@ -189,6 +189,9 @@ class Answerer:
                                                   settings.embed_batch_size)
         self._retriever: Retriever | None = None
         self._lock = threading.Lock()
+        # Files deleted from the corpus whose passages the loaded generation still holds (set by bot.watch
+        # until the rebuild that drops them is swapped in): never cited or returned meanwhile.
+        self.hidden_sources: frozenset[str] = frozenset()
 
     @property
     def ready(self) -> bool:
@@ -228,7 +231,9 @@ class Answerer:
     def search(self, query: str, k: int = 10, project: str | None = None,
                adopter: str | None = None) -> list[Passage]:
         """Ranked passages for a query."""
-        return [Passage.from_hit(h) for h in self._current().search(query, k, project, adopter)]
+        hidden = self.hidden_sources
+        hits = self._current().search(query, k + 10 if hidden else k, project, adopter)
+        return [Passage.from_hit(h) for h in hits if h.chunk.source not in hidden][:k]
 
     def ask(self, question: str, top_k: int = 5, project: str | None = None,
             adopter: str | None = None) -> Answer:
@@ -237,6 +242,9 @@ class Answerer:
         retriever = self._current()
         top_k = max(1, int(top_k))
         retrieval = retriever.retrieve(question, max(CANDIDATES, top_k), project, adopter, repeat_penalty=0.0)
+        if self.hidden_sources:
+            hidden = self.hidden_sources
+            retrieval = replace(retrieval, hits=[h for h in retrieval.hits if h.chunk.source not in hidden])
         took = lambda: round((time.perf_counter() - started) * 1000, 1)  # noqa: E731
         # One adopter (named or filtered): its passages may all be cited; else one per interview.
         single = bool(adopter) or len(retrieval.scores.adopters) == 1

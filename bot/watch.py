@@ -124,7 +124,31 @@ class CorpusWatcher:
             listed.append({"change": _CHANGE_NAMES.get(change, str(change)), "path": rel})
         logger.info("corpus changed: %d file event(s): %s", len(listed),
                     ", ".join(f"{c['change']} {c['path']}" for c in listed[:20]))
+        self._hide_deleted(listed)
         self._rebuild(listed)
+        self._unhide_dropped()
+
+    def _hide_deleted(self, listed: list[dict[str, str]]) -> None:
+        """Stop citing deleted files at once; the rebuild that drops them follows."""
+        answerer = self.maintainer.answerer
+        hidden = set(getattr(answerer, "hidden_sources", frozenset()))
+        indexed = set(answerer.index.manifest.files) if answerer.ready else set()
+        for c in listed:
+            path = c["path"]
+            if c["change"] == "deleted":
+                hidden.add(path)
+                hidden.update(s for s in indexed if s.startswith(path.rstrip("/") + "/"))  # a deleted folder
+            else:
+                hidden.discard(path)
+        answerer.hidden_sources = frozenset(s for s in hidden if not (self.corpus_dir / s).exists())
+
+    def _unhide_dropped(self) -> None:
+        """Keep hiding only files still in the served generation and still gone from disk."""
+        answerer = self.maintainer.answerer
+        hidden = getattr(answerer, "hidden_sources", frozenset())
+        if hidden and answerer.ready:
+            indexed = answerer.index.manifest.files
+            answerer.hidden_sources = frozenset(s for s in hidden if s in indexed and not (self.corpus_dir / s).exists())
 
     def _rebuild(self, listed: list[dict[str, str]]) -> None:
         self.pending = True
@@ -151,6 +175,7 @@ class CorpusWatcher:
                 "batches": self.batches, "rebuilds": self.rebuilds, "pending": self.pending,
                 "last_event_at": self.last_event_at, "last_changes": self.last_changes,
                 "last_live_at": self.last_live_at, "last_rebuild_seconds": self.last_rebuild_seconds,
+                "hidden_until_rebuilt": sorted(getattr(self.maintainer.answerer, "hidden_sources", ())),
                 "error": self.error}
 
 

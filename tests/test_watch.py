@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -184,3 +185,36 @@ def test_real_model_new_interview_answerable_within_five_seconds(real_settings: 
         assert maintainer.last_report.chunks_embedded == len(new_chunks) > 0
     finally:
         watcher.stop()
+
+
+def test_a_deleted_file_is_not_cited_even_before_the_rebuild_lands(watching, fake_answerer: Answerer,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    maintainer, watcher = watching
+    corpus = fake_answerer.settings.corpus_dir
+    release = threading.Event()
+    real_rebuild = maintainer.rebuild_now
+    monkeypatch.setattr(maintainer, "rebuild_now", lambda full=False: release.wait(10) and real_rebuild(full))
+    acme = "knative/knative-adopter-interview-acme.md"
+    assert acme in sources(fake_answerer, "Acme Rockets launch hardware desert", 5)
+    (corpus / acme).unlink()
+    wait_for(lambda: acme in fake_answerer.hidden_sources)
+    assert acme in fake_answerer.index.manifest.files  # still in the served generation (rebuild held back)...
+    assert acme not in sources(fake_answerer, "Acme Rockets launch hardware desert", 5)  # ...but never returned
+    answer = fake_answerer.ask("What does Acme Rockets build for desert logistics?")
+    assert all(c.source != acme for c in answer.citations) and all(p.source != acme for p in answer.related)
+    assert maintainer.status()["watch"]["hidden_until_rebuilt"] == [acme]
+    release.set()
+    wait_for(lambda: acme not in fake_answerer.index.manifest.files)
+    wait_for(lambda: not fake_answerer.hidden_sources)
+
+
+def test_a_file_deleted_then_restored_is_cited_again(watching, fake_answerer: Answerer) -> None:
+    corpus = fake_answerer.settings.corpus_dir
+    acme = corpus / "knative" / "knative-adopter-interview-acme.md"
+    text = acme.read_text()
+    acme.unlink()
+    wait_for(lambda: "knative/knative-adopter-interview-acme.md" not in fake_answerer.index.manifest.files)
+    acme.write_text(text)
+    wait_for(lambda: "knative/knative-adopter-interview-acme.md" in fake_answerer.index.manifest.files)
+    assert not fake_answerer.hidden_sources
+    assert "knative/knative-adopter-interview-acme.md" in sources(fake_answerer, "Acme Rockets launch hardware desert", 5)
