@@ -13,7 +13,7 @@ from bot.answering import Answerer
 from bot.embedding import FakeEmbedder
 from bot.indexer import build
 from bot.keyword import KeywordIndex, terms
-from bot.retrieval import Retriever, matches, name_key, names_in
+from bot.retrieval import Retriever, embedding_query, matches, name_key, names_in
 from bot.textvectors import cache_path, text_vectors
 
 WORDS = ["scale", "zero", "cache", "tenant", "Knative", "Globex", "Acme", "Widgetd", "upgrades", "memory",
@@ -42,6 +42,11 @@ def test_names_are_found_as_words_in_any_case_and_possessive() -> None:
     assert names_in("Tekton Adopter 3 pods", names) == {"adopter3"}
     assert names_in("How does GitHub use in-toto?", names) == {"intoto"}
     assert names_in("a gojekian word", names) == set()
+
+
+def test_generic_adopters_are_embedded_as_organizations_but_names_stay() -> None:
+    assert embedding_query("Which adopters give talks?") == "Which organizations give talks?"
+    assert embedding_query("What did Adopter 3 say? The adopter") == "What did Adopter 3 say? The organization"
 
 
 def test_a_named_adopter_comes_first_without_a_filter(fake_answerer: Answerer) -> None:
