@@ -64,6 +64,7 @@ class Settings:
     watch_quiet_ms: int = 300
     watch_max_wait_ms: int = 2000
     watch_polling: bool = False
+    torch_threads: int = 1  # intra-op threads per request in `qabot serve`; 0 = torch's default
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -93,6 +94,7 @@ class Settings:
             watch_quiet_ms=_env_int(env, "QABOT_WATCH_QUIET_MS", 300),
             watch_max_wait_ms=_env_int(env, "QABOT_WATCH_MAX_WAIT_MS", 2000),
             watch_polling=_env_bool(env, "QABOT_WATCH_POLLING", False),
+            torch_threads=_env_int(env, "QABOT_TORCH_THREADS", 1),
         )
 
     def replace(self, **changes: object) -> "Settings":

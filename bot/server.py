@@ -27,6 +27,16 @@ def _configure_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _limit_torch_threads(threads: int) -> None:
+    """Give each request one torch thread: requests already run in parallel, and on a busy machine a
+    multi-thread team stalls on descheduled workers (10x slower /ask, see BENCHMARKS.md "HTTP latency")."""
+    if threads <= 0:
+        return
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def _start_watching(settings: Settings, maintainer: object) -> object:
     """Start bot.watch (issue 6) if it is installed; exit with a clear message if it is not."""
     try:
@@ -45,6 +55,7 @@ def run_server(settings: Settings, watch: bool = False) -> None:
     from bot.api import create_app
 
     _configure_logging(settings.log_level)
+    _limit_torch_threads(settings.torch_threads)
     app = create_app(settings)
     watcher = _start_watching(settings, app.state.maintainer) if watch else None
     logger.info("qabot serving on http://%s:%d (corpus %s, index %s)", settings.host, settings.port,

@@ -518,3 +518,24 @@ def test_serve_watch_starts_the_watcher(fake_settings: Settings, monkeypatch: py
     maintainer = object()
     assert server._start_watching(fake_settings, maintainer) == "handle"
     assert calls == [(fake_settings, maintainer)]
+
+
+def test_run_server_wires_uvicorn_and_one_torch_thread(fake_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+    import uvicorn
+
+    from bot import server
+
+    seen: dict = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(app=app, **kwargs))
+    root = logging.getLogger()
+    level, threads = root.level, torch.get_num_threads()
+    try:
+        server.run_server(fake_settings.replace(port=9999, torch_threads=1))
+        assert torch.get_num_threads() == 1
+        assert logging.getLogger("bot.api").isEnabledFor(logging.INFO)
+    finally:
+        torch.set_num_threads(threads)
+        root.setLevel(level)
+    assert (seen["host"], seen["port"], seen["access_log"]) == ("127.0.0.1", 9999, False)
+    assert seen["app"].state.settings.port == 9999
