@@ -49,7 +49,11 @@ class CorpusWatcher:
         self.polling = settings.watch_polling if polling is None else polling
         self._stop = threading.Event()
         self._ready = threading.Event()
+        self._wake = threading.Event()
+        self._queue_lock = threading.Lock()
+        self._queued: list[dict[str, str]] = []
         self._thread: threading.Thread | None = None
+        self._worker: threading.Thread | None = None
         self.batches = 0
         self.rebuilds = 0
         self.last_event_at: float | None = None
@@ -64,7 +68,11 @@ class CorpusWatcher:
         if not self.corpus_dir.is_dir():
             raise CorpusError(f"cannot watch {self.corpus_dir}: the corpus folder does not exist")
         if self._thread is None:
+            # Two threads: one takes file events as they come (and hides deleted files at once), the other
+            # rebuilds, so events that arrive during a rebuild are coalesced into the next one.
+            self._worker = threading.Thread(target=self._work, name="qabot-watch-rebuild", daemon=True)
             self._thread = threading.Thread(target=self._run, name="qabot-watch", daemon=True)
+            self._worker.start()
             self._thread.start()
         return self
 
@@ -75,9 +83,11 @@ class CorpusWatcher:
     def stop(self) -> None:
         """Stop watching and wait for the thread (a running rebuild finishes first)."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
+        self._wake.set()
+        for thread in (self._thread, self._worker):
+            if thread is not None:
+                thread.join(timeout=30)
+        self._thread = self._worker = None
 
     def _run(self) -> None:
         logger.info("watching %s for interview changes (quiet %d ms, max wait %d ms, polling %s)",
@@ -125,30 +135,50 @@ class CorpusWatcher:
         logger.info("corpus changed: %d file event(s): %s", len(listed),
                     ", ".join(f"{c['change']} {c['path']}" for c in listed[:20]))
         self._hide_deleted(listed)
-        self._rebuild(listed)
-        self._unhide_dropped()
+        with self._queue_lock:
+            self._queued.extend(listed)
+            self.pending = True
+        self._wake.set()
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            if not self._wake.wait(0.5):
+                continue
+            self._wake.clear()
+            with self._queue_lock:
+                listed, self._queued = self._queued, []
+            if self._stop.is_set():
+                break
+            try:
+                self._rebuild(listed)
+                self._unhide_dropped()
+            except Exception:  # noqa: BLE001 - keep watching; the next change retries
+                logger.exception("rebuild after corpus change failed")
 
     def _hide_deleted(self, listed: list[dict[str, str]]) -> None:
         """Stop citing deleted files at once; the rebuild that drops them follows."""
         answerer = self.maintainer.answerer
-        hidden = set(getattr(answerer, "hidden_sources", frozenset()))
-        indexed = set(answerer.index.manifest.files) if answerer.ready else set()
-        for c in listed:
-            path = c["path"]
-            if c["change"] == "deleted":
-                hidden.add(path)
-                hidden.update(s for s in indexed if s.startswith(path.rstrip("/") + "/"))  # a deleted folder
-            else:
-                hidden.discard(path)
-        answerer.hidden_sources = frozenset(s for s in hidden if not (self.corpus_dir / s).exists())
+        with self._queue_lock:
+            hidden = set(getattr(answerer, "hidden_sources", frozenset()))
+            indexed = set(answerer.index.manifest.files) if answerer.ready else set()
+            for c in listed:
+                path = c["path"]
+                if c["change"] == "deleted":
+                    hidden.add(path)
+                    hidden.update(s for s in indexed if s.startswith(path.rstrip("/") + "/"))  # a deleted folder
+                else:
+                    hidden.discard(path)
+            answerer.hidden_sources = frozenset(s for s in hidden if not (self.corpus_dir / s).exists())
 
     def _unhide_dropped(self) -> None:
         """Keep hiding only files still in the served generation and still gone from disk."""
         answerer = self.maintainer.answerer
-        hidden = getattr(answerer, "hidden_sources", frozenset())
-        if hidden and answerer.ready:
-            indexed = answerer.index.manifest.files
-            answerer.hidden_sources = frozenset(s for s in hidden if s in indexed and not (self.corpus_dir / s).exists())
+        with self._queue_lock:
+            hidden = getattr(answerer, "hidden_sources", frozenset())
+            if hidden and answerer.ready:
+                indexed = answerer.index.manifest.files
+                answerer.hidden_sources = frozenset(s for s in hidden
+                                                    if s in indexed and not (self.corpus_dir / s).exists())
 
     def _rebuild(self, listed: list[dict[str, str]]) -> None:
         self.pending = True
@@ -157,7 +187,8 @@ class CorpusWatcher:
         try:
             report = self.maintainer.rebuild_now()
         finally:
-            self.pending = False
+            with self._queue_lock:
+                self.pending = bool(self._queued)
         self.rebuilds += 1
         self.last_rebuild_seconds = round(time.perf_counter() - started, 3)
         if report is None:
