@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import quote
 
 import pytest
@@ -78,8 +79,9 @@ def test_raw_bodies_to_ask_never_5xx(app, body: bytes, content_type: str | None)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_any_json_value_in_any_field_never_5xx(app, value: object, field: str) -> None:
     body = {"question": "what drew you to the project?", field: value}
-    r = TestClient(app).post("/ask", json=body)
-    assert r.status_code in (200, 422), r.text
+    raw = json.dumps(body).encode("utf-8", "surrogatepass")  # NaN and Infinity too, as some clients send them
+    r = TestClient(app).post("/ask", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code in (200, 400, 422), r.text
 
 
 @given(chunk_id=st.text(min_size=1, max_size=120), q=st.text(max_size=120))
