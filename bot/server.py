@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,10 @@ def run_server(settings: Settings, watch: bool = False) -> None:
 
     _configure_logging(settings.log_level)
     _limit_torch_threads(settings.torch_threads)
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:  # e.g. SLACK_SIGNING_SECRET without SLACK_BOT_TOKEN: name it, no traceback
+        raise ServeError(f"qabot serve cannot start: {exc}") from exc
     watcher = _start_watching(settings, app.state.maintainer) if watch else None
     logger.info("qabot serving on http://%s:%d (corpus %s, index %s)", settings.host, settings.port,
                 settings.corpus_dir, settings.index_dir)

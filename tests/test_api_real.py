@@ -89,3 +89,13 @@ def test_qabot_serve_on_loopback(real_settings, tmp_path: Path) -> None:
     assert proc.returncode == 0, output
     assert re.search(r"request route=/ask method=POST status=200 latency_ms=[\d.]+ answered=True", output), output
     assert "Gojek to Knative" not in output  # question text is not logged by default
+
+
+def test_qabot_serve_names_a_missing_slack_token_without_traceback(fake_settings) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QABOT_", "SLACK_"))}
+    env.update(QABOT_CORPUS_DIR=str(fake_settings.corpus_dir), QABOT_INDEX_DIR=str(fake_settings.index_dir),
+               QABOT_MODEL="fake", SLACK_SIGNING_SECRET="s3cret", HF_HUB_OFFLINE="1")
+    proc = subprocess.run([sys.executable, "-m", "bot", "serve", "--port", "0"], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert proc.returncode != 0
+    assert "SLACK_BOT_TOKEN" in proc.stderr and "Traceback" not in proc.stderr

@@ -191,3 +191,17 @@ def test_docs_page_lists_every_operation_offline(browser, fake_settings, fake_an
         assert page.locator(".opblock").count() == operations
         assert remote == []
         page.close()
+
+
+def test_source_link_from_slack_opens_the_passage(browser, fake_settings, fake_answerer) -> None:
+    from bot.slack.blocks import passage_url
+
+    chunk = next(c for c in fake_answerer.index.chunks if c.adopter == "Acme Rockets" and "scale to zero" in c.text)
+    with LiveServer(create_app(fake_settings, fake_answerer, poll_seconds=0)) as live:
+        page = browser.new_page()
+        page.goto(passage_url(live.url, chunk.chunk_id))
+        page.wait_for_selector(".turn.linked .source .part.cited")
+        cited = page.locator(".turn.linked .source .part.cited").inner_text()
+        assert norm(chunk.text) in norm(cited)
+        assert "Acme Rockets" in page.locator(".turn.linked .source-head").inner_text()
+        page.close()

@@ -310,7 +310,22 @@
     }
   }
 
+  // Links from Slack point at "/#source=<chunk_id>": show that passage, its section and its place.
+  function openLinkedSource() {
+    const m = /^#source=([^&]+)$/.exec(window.location.hash);
+    if (!m) return;
+    const chunkId = decodeURIComponent(m[1]);
+    const turn = newTurn("Linked passage");
+    turn.classList.add("linked");
+    turn.querySelector(".meta").textContent = "";
+    const holder = el("div", { class: "source", tabindex: "-1", hidden: true });
+    turn.querySelector(".answer").replaceChildren(holder);
+    openSource(holder, { chunk_id: chunkId, text: "", quote: "" }, null);
+  }
+
   restoreHistory();
   loadProjects();
+  openLinkedSource();
+  window.addEventListener("hashchange", openLinkedSource);
   input.focus();
 })();
