@@ -95,7 +95,8 @@ def file_sha256(path: Path) -> str:
 
 def _clean_inline(text: str) -> str:
     """Strip markdown emphasis and surrounding space from a heading or meta value."""
-    return re.sub(r"[*_`]+", "", text).strip().strip(":").strip()
+    text = re.sub(r"(\*\*|__|\*|_|`)(?=\S)(.+?)(?<=\S)\1(?![A-Za-z0-9])", r"\2", text)
+    return re.sub(r"^[*_\s]+|[*_\s]+$", "", text).strip(":").strip()
 
 
 def _pretty_project(name: str) -> str:

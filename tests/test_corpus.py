@@ -84,3 +84,9 @@ def test_iter_files_finds_nested_md_and_txt_only(tmp_path: Path) -> None:
     (tmp_path / ".hidden").mkdir()
     (tmp_path / ".hidden" / "h.md").write_text("hidden\n")
     assert [p.relative_to(tmp_path).as_posix() for p in iter_files(tmp_path)] == ["a/b/x.md", "y.txt"]
+
+
+def test_heading_markup_is_removed_but_underscores_in_words_kept() -> None:
+    text = "# P Adopter Interview - A\n\n## **Usage**\n\n### Do you set max_revisions or `scale_to_zero`?\nYes.\n"
+    interview = parse_text(text, "p/a.md")
+    assert interview.sections[0].path == ("Usage", "Do you set max_revisions or scale_to_zero?")
