@@ -59,19 +59,22 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def start_server(index: Path, corpus: Path, port: int, watch: bool = False,
-                 extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, float]:
+                 extra_env: dict[str, str] | None = None, log: Path | None = None) -> tuple[subprocess.Popen, float]:
     """Start `qabot serve` and wait for /readyz; return the process and the seconds to ready."""
     env = {**os.environ, "QABOT_INDEX_DIR": str(index), "QABOT_CORPUS_DIR": str(corpus), "HF_HUB_OFFLINE": "1",
-           "QABOT_LOG_LEVEL": "WARNING", **(extra_env or {})}
+           "QABOT_LOG_LEVEL": "INFO" if log else "WARNING", **(extra_env or {})}
     cmd = [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)]
     started = time.perf_counter()
+    # The server's log goes to a file (a pipe nobody reads would block the server once full).
+    log_file = (log or Path(os.devnull)).open("a")
     proc = subprocess.Popen(cmd + (["--watch"] if watch else []), env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=log_file, text=True)
     import urllib.request
 
     while True:
         if proc.poll() is not None:
-            raise SystemExit(f"qabot serve exited: {proc.stderr.read()[-2000:]}")
+            tail = log.read_text()[-2000:] if log else "(run with a log file to see why)"
+            raise SystemExit(f"qabot serve exited with {proc.returncode}: {tail}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
                 if r.status == 200:

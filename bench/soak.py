@@ -178,7 +178,7 @@ def run_soak(seconds: float = 60, model: str = "all-MiniLM-L6-v2", concurrency: 
     for p in corpus.rglob("*.md"):
         timeline.add(p.relative_to(corpus).as_posix())
     port = free_port()
-    proc, ready = start_server(index, corpus, port, watch=True,
+    proc, ready = start_server(index, corpus, port, watch=True, log=scratch / "serve.log",
                                extra_env={"QABOT_MODEL": model, "QABOT_ADMIN_TOKEN": TOKEN})
     base = f"http://127.0.0.1:{port}"
     rng = random.Random(seed)
@@ -222,7 +222,8 @@ def run_soak(seconds: float = 60, model: str = "all-MiniLM-L6-v2", concurrency: 
            "stale_count": len(bad_sources), "stale_max_seconds_after_delete": round(max(lags), 2) if lags else None,
            "file_ops": log, "final_generation": status["generation"],
            "final_equals_clean_rebuild": same, "chunks": len(served.chunks), "cold_start_s": round(ready, 2),
-           "serve_peak_rss_mb": round(rss)}
+           "serve_peak_rss_mb": round(rss), "server_log": str(scratch / "serve.log") if work else None,
+           "deaths": {s: [round(t, 2) for t in ts] for s, ts in timeline.died.items()}}
     if work is None:
         shutil.rmtree(scratch, ignore_errors=True)
     return out

@@ -239,11 +239,11 @@ class Answerer:
             adopter: str | None = None) -> Answer:
         """Answer a question with verbatim, cited quotes, or say the interviews don't cover it."""
         started = time.perf_counter()
+        hidden = self.hidden_sources  # read before the retriever: a file is unhidden only after its swap
         retriever = self._current()
         top_k = max(1, int(top_k))
         retrieval = retriever.retrieve(question, max(CANDIDATES, top_k), project, adopter, repeat_penalty=0.0)
-        if self.hidden_sources:
-            hidden = self.hidden_sources
+        if hidden:
             retrieval = replace(retrieval, hits=[h for h in retrieval.hits if h.chunk.source not in hidden])
         took = lambda: round((time.perf_counter() - started) * 1000, 1)  # noqa: E731
         # One adopter (named or filtered): its passages may all be cited; else one per interview.
