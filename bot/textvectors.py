@@ -22,6 +22,9 @@ CACHE_PREFIX = "text-vectors-"
 MAX_CHUNKS = 5000
 
 
+KEY_BYTES = 20
+
+
 def _key(text: str) -> bytes:
     return hashlib.sha1(text.encode("utf-8")).digest()
 
@@ -55,11 +58,14 @@ def _load(path: Path, dim: int) -> dict[bytes, np.ndarray]:
         return {}
     if vectors.ndim != 2 or vectors.shape[1] != dim or len(keys) != len(vectors):
         return {}
-    return {bytes(k): v for k, v in zip(keys, vectors)}
+    if keys.ndim != 2 or keys.shape[1] != KEY_BYTES:
+        return {}  # an older cache format: rebuilt
+    return {k.tobytes(): v for k, v in zip(keys, vectors)}
 
 
 def _save(path: Path, cache: dict[bytes, np.ndarray], dim: int) -> None:
-    keys = np.array(list(cache), dtype="S20")
+    # Raw uint8 rows: numpy's "S" strings drop trailing NUL bytes, which would lose ~1 in 256 digests.
+    keys = np.frombuffer(b"".join(cache), dtype=np.uint8).reshape(-1, KEY_BYTES)
     vectors = np.stack(list(cache.values())).astype(np.float32) if cache else np.zeros((0, dim), np.float32)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
