@@ -16,7 +16,7 @@ from bot.embedding import Embedder, make_embedder
 from bot import quotes
 from bot.coverage import assess, is_answered
 from bot.keyword import terms
-from bot.retrieval import Hit, Retrieval, Retriever, matches
+from bot.retrieval import Hit, Retrieval, Retriever, matches, spans_adopters
 from bot.text import Sentence, normalize_space
 from bot.textvectors import MAX_CHUNKS, text_vectors
 
@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 NOT_COVERED = "The interviews don't cover this."
 CANDIDATES = 40  # ranked passages the citations are chosen from
 PER_INTERVIEW = 1  # citations per interview when a question spans adopters
+# Citations per interview when the question asks about one adopter without naming it ("the German
+# integrator"): the answer often spans two passages of that interview.
+PER_INTERVIEW_SINGLE = 3
 CITE_MARGIN = 7.0  # a passage scoring this far (fused score) below the best is not cited
 
 
@@ -246,9 +249,11 @@ class Answerer:
         if hidden:
             retrieval = replace(retrieval, hits=[h for h in retrieval.hits if h.chunk.source not in hidden])
         took = lambda: round((time.perf_counter() - started) * 1000, 1)  # noqa: E731
-        # One adopter (named or filtered): its passages may all be cited; else one per interview.
+        # One adopter (named or filtered): its passages may all be cited; a question about adopters in the
+        # plural gets one per interview; one about a described adopter up to PER_INTERVIEW_SINGLE.
         single = bool(adopter) or len(retrieval.scores.adopters) == 1
-        hits = select_citations(retrieval, top_k, None if single else PER_INTERVIEW)
+        per_interview = PER_INTERVIEW if spans_adopters(question) else PER_INTERVIEW_SINGLE
+        hits = select_citations(retrieval, top_k, None if single else per_interview)
         evidence = assess(retriever, retrieval, hits, question=question)
         if not hits or not is_answered(evidence):
             logger.debug("not answered: %s", evidence)

@@ -37,6 +37,7 @@ class RetrievalParams:
     adopter_boost: float = 6.0  # added when the question names the passage's adopter
     project_boost: float = 2.5  # added (shared among named projects) when it names the passage's project
     repeat_penalty: float = 0.2  # ranking: subtracted per passage already ranked from the same interview
+    scope_share: float = 0.0  # share of the project boost kept by projects named as topic beside "<P> adopters"
     candidates: int = 60  # passages re-ranked for diversity
 
 
@@ -129,6 +130,28 @@ def name_counts(query: str, name: str) -> int:
                 n += 1
                 break
     return n
+
+
+# Words that make a question about several adopters at once ("which adopters", "do teams ...", "companies").
+_SPANS = re.compile(r"\b(?:adopters|organi[sz]ations|companies|teams|users|vendors|everyone|anyone|others)\b",
+                    re.IGNORECASE)
+
+
+def spans_adopters(query: str) -> bool:
+    """True when the question asks about adopters in the plural, so its answer spans interviews."""
+    return bool(_SPANS.search(query))
+
+
+def scoped_projects(query: str, projects: set[str]) -> set[str]:
+    """The named projects whose adopters the question is about: "<project> adopters/users/teams"."""
+    tokens = [t for t in re.split(r"[^a-z0-9]+", query.lower()) if t]
+    scoped = set()
+    for i in range(len(tokens)):
+        for j in range(i + 1, min(i + 5, len(tokens))):
+            gram = "".join(tokens[i:j])
+            if gram in projects and tokens[j] in ("adopters", "adopter", "users", "teams", "organizations"):
+                scoped.add(gram)
+    return scoped
 
 
 _GENERIC_ADOPTER = re.compile(r"\badopters?\b(?!\s*\d)", re.IGNORECASE)
@@ -289,6 +312,10 @@ class Retriever:
             # Named projects share the boost by how often each is named: in "how do KServe adopters feel
             # about KServe depending on Knative?" KServe gets two thirds.
             counts = {name: max(1, name_counts(query, name)) for name in projects}
+            scoped = scoped_projects(query, projects)
+            if scoped and p.scope_share < 1.0:
+                # "How do KServe adopters feel about Knative?": the answer is in KServe interviews.
+                counts = {name: c * (1.0 if name in scoped else p.scope_share) for name, c in counts.items()}
             total = sum(counts.values())
             for name, count in counts.items():
                 fused += p.project_boost * count / total * (self._project_keys == name)
