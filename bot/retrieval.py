@@ -37,6 +37,7 @@ class RetrievalParams:
     adopter_boost: float = 6.0  # added when the question names the passage's adopter
     project_boost: float = 2.5  # added (shared among named projects) when it names the passage's project
     repeat_penalty: float = 0.2  # ranking: subtracted per passage already ranked from the same interview
+    scope_boost: float = 6.0  # project boost when the question is about "<P> adopters"
     scope_share: float = 0.0  # share of the project boost kept by projects named as topic beside "<P> adopters"
     candidates: int = 60  # passages re-ranked for diversity
 
@@ -317,8 +318,9 @@ class Retriever:
                 # "How do KServe adopters feel about Knative?": the answer is in KServe interviews.
                 counts = {name: c * (1.0 if name in scoped else p.scope_share) for name, c in counts.items()}
             total = sum(counts.values())
+            boost = p.scope_boost if scoped else p.project_boost
             for name, count in counts.items():
-                fused += p.project_boost * count / total * (self._project_keys == name)
+                fused += boost * count / total * (self._project_keys == name)
         project_terms = set().union(*(self._project_terms.get(name, set()) for name in projects))
         return Scores(dense, sentence, body, fused, sentence_dense, sentence_kw, qterms, project_terms, adopters,
                       projects)
