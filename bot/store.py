@@ -205,7 +205,8 @@ def current_generation(index_dir: Path) -> int | None:
 
 def ann_nlist(rows: int) -> int:
     """IVF lists for this many rows: a power of two near 2·sqrt(rows), so it stays put as the index grows."""
-    return int(2 ** round(np.log2(min(4096.0, max(64.0, 2 * np.sqrt(rows))))))
+    nlist = int(2 ** round(np.log2(min(4096.0, max(64.0, 2 * np.sqrt(rows))))))
+    return max(1, min(nlist, rows // 16))  # k-means needs several points per list (tiny test indexes)
 
 
 def ann_nprobe(nlist: int) -> int:

@@ -26,6 +26,7 @@ import os, signal, sys
 import numpy as np
 import bot.embedding, bot.store
 step, nth = os.environ["CRASH_AT"], int(os.environ.get("CRASH_NTH", "1"))
+bot.store.ANN_THRESHOLD = int(os.environ.get("CRASH_ANN_THRESHOLD", bot.store.ANN_THRESHOLD))
 seen = {}
 def die_at(name, fn):
     def wrapper(*a, **k):
@@ -58,11 +59,13 @@ def env_for(corpus: Path, index: Path) -> dict[str, str]:
 
 
 def run_index(corpus: Path, index: Path, *args: str, crash_at: tuple[str, int] | None = None,
-              timeout: float = 60) -> subprocess.CompletedProcess:
-    """`python -m bot index` (optionally killing itself at a step)."""
+              timeout: float = 60, ann_threshold: int | None = None) -> subprocess.CompletedProcess:
+    """`python -m bot index` (optionally killing itself at a step, optionally with a low ANN threshold)."""
     env = env_for(corpus, index)
-    if crash_at:
-        env.update(CRASH_AT=crash_at[0], CRASH_NTH=str(crash_at[1]))
+    if crash_at or ann_threshold:
+        env.update(CRASH_AT=crash_at[0] if crash_at else "never", CRASH_NTH=str(crash_at[1] if crash_at else 1))
+        if ann_threshold:
+            env["CRASH_ANN_THRESHOLD"] = str(ann_threshold)
         cmd = [sys.executable, "-c", CHILD, *args]
     else:
         cmd = [sys.executable, "-m", "bot", "index", *args]
@@ -131,6 +134,29 @@ def test_sigkill_at_random_moments_of_a_bigger_build(tmp_path: Path) -> None:
         assert chunk_ids(index) == reference  # a --full build of the same files has the same ids
     assert run_index(corpus, index).returncode == 0
     assert chunk_ids(index) == reference
+
+
+@pytest.mark.parametrize("step", [("save", 2), ("replace", 1)], ids=["writing-ivf-lists", "before-switch"])
+def test_sigkill_during_an_approximate_index_build(step: tuple[str, int], tmp_path: Path) -> None:
+    from bench.gen_corpus import generate
+
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    generate(60, corpus, SHARED_CORPUS, seed=4)
+    assert run_index(corpus, index, ann_threshold=200).returncode == 0
+    assert store.read_manifest(index).ann == "ivf-sq8"
+    before = chunk_ids(index)
+    change_corpus_flat(corpus)
+    assert run_index(corpus, index, crash_at=step, ann_threshold=200).returncode == -signal.SIGKILL
+    assert chunk_ids(index) == before
+    assert run_index(corpus, index, ann_threshold=200).returncode == 0
+    loaded = store.load(index, "fake")
+    assert loaded.manifest.ann == "ivf-sq8" and any(c.source.endswith("crashco.md") for c in loaded.chunks)
+
+
+def change_corpus_flat(corpus: Path) -> None:
+    """Add one interview to a generated corpus."""
+    (corpus / "knative" / "knative-adopter-interview-crashco.md").write_text(
+        "# Knative Adopter Interview - crashco\n\n## Motivation\n\n### Why?\n\nBecause of crashco reasons.\n")
 
 
 def test_two_builds_at_once_do_not_corrupt(fake_settings: Settings) -> None:
