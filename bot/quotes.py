@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 MAX_SENTENCES = 3
 SHORT_WORDS = 20  # a quote shorter than this takes its best neighbour along ("5+ years. Started in 2019.")
-NEIGHBOUR_GAP = 0.06  # a neighbour scoring within this of the best sentence joins the quote
+NEIGHBOUR_GAP = 0.1  # a neighbour scoring within this of the best sentence joins the quote
 COVERAGE_WEIGHT = 0.5  # share of question words in a sentence, added to its cosine
 
 

@@ -37,6 +37,8 @@ class RetrievalParams:
     adopter_boost: float = 6.0  # added when the question names the passage's adopter
     project_boost: float = 2.5  # added (shared among named projects) when it names the passage's project
     repeat_penalty: float = 0.2  # ranking: subtracted per passage already ranked from the same interview
+    described: float = 2.0  # BM25 of the adopter description alone ("the German integrator") vs profiles
+    strip_description: float = 1.0  # 1: the description's words leave the passage-level keyword match
     scope_boost: float = 6.0  # project boost when the question is about "<P> adopters"
     scope_share: float = 0.0  # share of the project boost kept by projects named as topic beside "<P> adopters"
     candidates: int = 60  # passages re-ranked for diversity
@@ -153,6 +155,18 @@ def scoped_projects(query: str, projects: set[str]) -> set[str]:
             if gram in projects and tokens[j] in ("adopters", "adopter", "users", "teams", "organizations"):
                 scoped.add(gram)
     return scoped
+
+
+# "the German integrator", "the business-operations AI startup": an adopter described instead of named.
+_DESCRIPTION = re.compile(
+    r"\bthe\s+((?:[\w-]+\s+){0,5}?[\w-]+\s+(?:startup|company|integrator|vendor|fintech|giant|super-?app|provider|"
+    r"firm|organi[sz]ation|business|maker|bank|retailer|operator|group|consultancy|platform|service|team))(?:'s)?\b",
+    re.IGNORECASE)
+
+
+def descriptions(query: str) -> list[str]:
+    """Phrases that describe an adopter without naming it ("the Indonesian super-app")."""
+    return [m.group(1) for m in _DESCRIPTION.finditer(query)]
 
 
 _GENERIC_ADOPTER = re.compile(r"\badopters?\b(?!\s*\d)", re.IGNORECASE)
@@ -283,7 +297,10 @@ class Retriever:
         projects = names_in(query, self.project_names)
         # A named adopter steers through its boost; its name would only add noise to keyword matching.
         named = set().union(*(self._adopter_terms.get(a, set()) for a in adopters))
+        described = set(terms(" ".join(descriptions(query)))) if not adopters else set()
         qterms = [t for t in terms(query) if t not in named]
+        if described and p.strip_description:
+            qterms = [t for t in qterms if t not in described] or qterms
 
         dense = _dot(self._vectors, qv) if n else np.zeros(0, dtype=np.float32)
         body = self._body.scores(qterms)
@@ -307,6 +324,8 @@ class Retriever:
             # The profile passages themselves already match the description word for word: the boost goes
             # to the rest of the interview, where the answer to "what did the German integrator say" is.
             fused += p.profile * _z(self._profiles.scores(qterms))[self.doc_of] * self._profile_weight
+        if described and p.described:
+            fused += p.described * _z(self._profiles.scores(sorted(described)))[self.doc_of]
         if adopters:
             fused += p.adopter_boost * np.isin(self._adopter_keys, list(adopters))
         if projects:
