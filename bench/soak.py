@@ -143,7 +143,7 @@ def _status(base: str) -> dict:
 
 def _settle(base: str, corpus: Path, timeout: float = 120) -> dict:
     """Wait until the served index matches the corpus on disk and no rebuild is pending."""
-    from bot.corpus import file_sha256, iter_files, relative_source
+    from bot.corpus import iter_files, relative_source
 
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
