@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bench.gen_corpus import generate
-from bot import indexer, store
+from bot import ann, indexer, store
 from bot.embedding import FakeEmbedder
 from bot.indexer import build
 from tests.conftest import SHARED_CORPUS
@@ -58,8 +58,8 @@ def test_incremental_ivf_build_reuses_training_and_lists(small_threshold, tmp_pa
     build(corpus, index_dir, FakeEmbedder(dim=64))
     before = store.load(index_dir, "fake")
     trained = []
-    real_train = store._train_ivf
-    monkeypatch.setattr(store, "_train_ivf", lambda *a: trained.append(1) or real_train(*a))
+    real_train = ann._train_ivf
+    monkeypatch.setattr(ann, "_train_ivf", lambda *a: trained.append(1) or real_train(*a))
     (corpus / "knative" / "knative-adopter-interview-newco.md").write_text(
         "# Knative Adopter Interview - Newco\n\n## Motivation\n\n### Why?\n\nNewco liked zebra functions.\n")
     report = build(corpus, index_dir, FakeEmbedder(dim=64))
