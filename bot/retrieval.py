@@ -158,8 +158,9 @@ def scoped_projects(query: str, projects: set[str]) -> set[str]:
 
 
 # "the German integrator", "the business-operations AI startup": an adopter described instead of named.
+_MODIFIER = r"(?!(?:the|a|an|of|to|in|on|at|for|with|and|or|by|its|their|project)\b)[\w-]+\s+"
 _DESCRIPTION = re.compile(
-    r"\bthe\s+((?:[\w-]+\s+){0,5}?[\w-]+\s+(?:startup|company|integrator|vendor|fintech|giant|super-?app|provider|"
+    r"\bthe\s+((?:" + _MODIFIER + r"){1,6}?(?:startup|company|integrator|vendor|fintech|giant|super-?app|provider|"
     r"firm|organi[sz]ation|business|maker|bank|retailer|operator|group|consultancy|platform|service|team))(?:'s)?\b",
     re.IGNORECASE)
 

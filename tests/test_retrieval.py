@@ -13,7 +13,8 @@ from bot.answering import Answerer
 from bot.embedding import FakeEmbedder
 from bot.indexer import build
 from bot.keyword import KeywordIndex, terms
-from bot.retrieval import Retriever, embedding_query, matches, name_key, names_in
+from bot.retrieval import (Retriever, descriptions, embedding_query, matches, name_key, names_in, scoped_projects,
+                           spans_adopters)
 from bot.textvectors import cache_path, text_vectors
 
 WORDS = ["scale", "zero", "cache", "tenant", "Knative", "Globex", "Acme", "Widgetd", "upgrades", "memory",
@@ -47,6 +48,24 @@ def test_names_are_found_as_words_in_any_case_and_possessive() -> None:
 def test_generic_adopters_are_embedded_as_organizations_but_names_stay() -> None:
     assert embedding_query("Which adopters give talks?") == "Which organizations give talks?"
     assert embedding_query("What did Adopter 3 say? The adopter") == "What did Adopter 3 say? The organization"
+
+
+def test_questions_say_whether_they_span_adopters_and_which_project_they_scope() -> None:
+    assert spans_adopters("Which adopters give talks?") and spans_adopters("Do teams upgrade often?")
+    assert not spans_adopters("What did the German integrator say about docs?")
+    assert not spans_adopters("How long has the adopter used it?")
+    assert scoped_projects("How do KServe adopters feel about Knative?", {"kserve", "knative"}) == {"kserve"}
+    assert scoped_projects("Why do Knative users like KServe?", {"kserve", "knative"}) == {"knative"}
+    assert scoped_projects("Does KServe depend on Knative?", {"kserve", "knative"}) == set()
+
+
+def test_described_adopters_are_found_but_named_ones_and_the_project_are_not() -> None:
+    assert descriptions("What trouble did the German integrator face?") == ["German integrator"]
+    assert descriptions("According to the business-operations AI startup, do apps need it?") == [
+        "business-operations AI startup"]
+    assert descriptions("What did the Indonesian super-app's platform team build?") == ["Indonesian super-app"]
+    assert descriptions("How does the project handle the platform?") == []
+    assert descriptions("What did Gojek say about the serverless project?") == []
 
 
 def test_a_named_adopter_comes_first_without_a_filter(fake_answerer: Answerer) -> None:
@@ -105,3 +124,9 @@ def test_real_names_steer_and_filters_hold(real_answerer: Answerer) -> None:
     assert kserve and all(h.chunk.project == "KServe" for h in kserve)
     broad = retriever.search("Why do adopters value scale to zero?", 5)
     assert len({h.chunk.source for h in broad}) >= 3  # spread across interviews
+    # Described, not named: the description alone finds the interview from who the interviewee is.
+    described = retriever.search("What did the order-automation startup say about the serverless project?", 3)
+    assert described[0].chunk.adopter == "Y Meadows"
+    # "<project> adopters" scopes the question even when another project is its topic.
+    scoped = retriever.search("How do KServe adopters feel about Knative's autoscaling?", 5)
+    assert sum(h.chunk.project == "KServe" for h in scoped) >= 4
