@@ -97,3 +97,14 @@ def real_answerer(real_settings: Settings, real_embedder):
     answerer = Answerer(real_settings, embedder=real_embedder)
     answerer.reload()
     return answerer
+
+
+@pytest.fixture
+def fake_slack():
+    """The fake Slack Web API (tests/slack_fake.py), running for one test."""
+    from slack_fake import FakeSlack
+
+    fake = FakeSlack().start()
+    yield fake
+    fake.settle(quiet=0.1)  # let work still running after the test finish against a live server
+    fake.stop()

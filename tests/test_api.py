@@ -8,7 +8,6 @@ import sys
 import threading
 import time
 import types
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
@@ -20,14 +19,6 @@ from tests.slack_fake import BOT_USER_ID, FakeSlack, event_body, sign
 
 MANIFESTS = {"http": ROOT / "slack" / "manifest.yaml", "socket": ROOT / "slack" / "manifest.socket.yaml"}
 
-
-@pytest.fixture
-def fake_slack() -> Iterator[FakeSlack]:
-    """The fake Slack Web API."""
-    fake = FakeSlack().start()
-    yield fake
-    fake.settle(quiet=0.1)  # let work still running after the test finish against a live server
-    fake.stop()
 
 
 @pytest.mark.parametrize("changes, missing", [

@@ -34,14 +34,6 @@ We post <!channel> and <!here> alerts & ping <@U0BOSS> with <https://evil.exampl
 """
 
 
-@pytest.fixture
-def fake_slack() -> Iterator[FakeSlack]:
-    """The fake Slack Web API, running for one test."""
-    fake = FakeSlack().start()
-    yield fake
-    fake.settle(quiet=0.1)  # let work still running after the test finish against a live server
-    fake.stop()
-
 
 def _settings(base: Settings, fake: FakeSlack) -> Settings:
     return base.replace(slack_bot_token="xoxb-test-token", slack_signing_secret=SECRET,

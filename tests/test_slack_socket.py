@@ -99,14 +99,6 @@ class FakeSocketServer:
         raise AssertionError(f"no ack for {envelope_id}; received {self.received}")
 
 
-@pytest.fixture
-def fake_slack() -> Iterator[FakeSlack]:
-    """The fake Slack Web API."""
-    fake = FakeSlack().start()
-    yield fake
-    fake.settle(quiet=0.1)  # let work still running after the test finish against a live server
-    fake.stop()
-
 
 @pytest.fixture
 def socket_server(fake_slack: FakeSlack) -> Iterator[FakeSocketServer]:
