@@ -170,12 +170,13 @@ def feedback(ctx: click.Context, as_json: bool) -> None:
 @click.argument("questions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--top-k", "-k", "top_k", type=click.IntRange(1, 50), default=10, help="Ranks to score.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@click.option("--failures", is_flag=True, help="Also show each imperfect question: top passages and citations.")
 @click.pass_context
-def eval_(ctx: click.Context, questions: Path, top_k: int, as_json: bool) -> None:
+def eval_(ctx: click.Context, questions: Path, top_k: int, as_json: bool, failures: bool) -> None:
     """Score retrieval and answers on a labelled question file (JSONL)."""
     from bot.evaluation import run_eval_cli
 
-    run_eval_cli(_settings(ctx), questions, top_k=top_k, as_json=as_json)
+    run_eval_cli(_settings(ctx), questions, top_k=top_k, as_json=as_json, failures=failures)
 
 
 if __name__ == "__main__":  # pragma: no cover

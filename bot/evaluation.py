@@ -147,11 +147,22 @@ class QuestionResult:
     quote_hit: bool | None = None
     off_project: float | None = None  # share of citations from a project the gold evidence is not in
     latency_ms: float | None = None
+    question: str = ""
+    top: list[str] = field(default_factory=list)  # the first 3 ranked passages, as "file: interview question"
+    cited_files: list[str] = field(default_factory=list)  # the files of the answer's citations, in order
+    gold_files: list[str] = field(default_factory=list)
+
+
+def _label(p: Any) -> str:
+    """"knative/x.md: How long has your organization used the project?" for a passage (question optional)."""
+    question = getattr(p, "question", "") or ""
+    return f"{p.source}: {question[:70]}" if question else p.source
 
 
 def score_ranking(q: EvalQuestion, passages: Sequence[PassageLike], ideal: int) -> QuestionResult:
     """Rank metrics of one question's ranked passages."""
-    r = QuestionResult(q.id, q.kind, q.answerable)
+    r = QuestionResult(q.id, q.kind, q.answerable, question=q.question, top=[_label(p) for p in passages[:3]],
+                       gold_files=sorted({g.file for g in q.gold}))
     if passages:
         r.passage_words = statistics.mean(len(words(p.text)) for p in passages[:5])
     if not q.answerable:
@@ -180,6 +191,7 @@ def score_answer(q: EvalQuestion, r: QuestionResult, answer: Any, latency_ms: fl
     r.latency_ms = latency_ms
     cites = list(answer.citations)
     r.cited = len(cites)
+    r.cited_files = [c.source for c in cites]
     if not q.answerable:
         return
     gold_files = {g.file for g in q.gold}
@@ -295,6 +307,31 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _missed(q: dict[str, Any]) -> bool:
+    if not q["answerable"]:
+        return bool(q["answered"])
+    return (not q["first_rank"] or q["first_rank"] > 1 or q["answered"] is False or q["quote_hit"] is False
+            or (q["gold_files_cited"] is not None and q["gold_files_cited"] < 1.0))
+
+
+def format_failures(report: dict[str, Any]) -> str:
+    """One block per question that is not perfect: what was asked, what ranked first, what was cited."""
+    blocks = []
+    for q in report["questions"]:
+        if not _missed(q):
+            continue
+        head = (f"{q['id']} ({q['kind']}): rank {q['first_rank'] or '-'}, quote "
+                f"{'-' if q['quote_hit'] is None else ('hit' if q['quote_hit'] else 'missed')}, answered "
+                f"{q['answered']}, gold interviews cited {_fmt(q['gold_files_cited'])}")
+        lines = [head, f"  Q: {q.get('question', '')}"]
+        lines += [f"  gold: {f}" for f in q.get("gold_files", [])]
+        lines += [f"  ranked {i}: {t}" for i, t in enumerate(q.get("top", []), 1)]
+        if q.get("cited_files"):
+            lines.append("  cited: " + ", ".join(q["cited_files"]))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) if blocks else "no failures"
+
+
 def run_eval(settings: Any, path: Path, top_k: int = 10) -> dict[str, Any]:
     """Load the configured index and evaluate the Answerer on the question file."""
     from bot.answering import Answerer
@@ -305,7 +342,8 @@ def run_eval(settings: Any, path: Path, top_k: int = 10) -> dict[str, Any]:
     return evaluate(answerer, questions, top_k=top_k, answer_k=settings.top_k, corpus=answerer.index.chunks)
 
 
-def run_eval_cli(settings: Any, path: Path, top_k: int = 10, as_json: bool = False) -> None:
+def run_eval_cli(settings: Any, path: Path, top_k: int = 10, as_json: bool = False,
+                 failures: bool = False) -> None:
     """The body of `qabot eval`: print the report (text or JSON); errors become clean CLI messages."""
     import click
 
@@ -320,3 +358,5 @@ def run_eval_cli(settings: Any, path: Path, top_k: int = 10, as_json: bool = Fal
         click.echo(json.dumps(report, indent=2))
     else:
         click.echo(format_report(report))
+        if failures:
+            click.echo("\n" + format_failures(report))

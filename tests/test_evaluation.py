@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from bot.answering import Answerer
 from bot.cli import main
 from bot.config import get_settings
-from bot.evaluation import (EvalError, EvalQuestion, Gold, evaluate, format_report, holds, ideal_hits,
+from bot.evaluation import (EvalError, EvalQuestion, Gold, evaluate, format_failures, format_report, holds, ideal_hits,
                             load_questions, score_ranking)
 from bot.indexer import build
 from bot.embedding import FakeEmbedder
@@ -68,6 +68,24 @@ def test_bad_question_files_get_clear_errors(tmp_path: Path) -> None:
         load_questions(empty)
 
 
+def test_failures_show_what_ranked_and_what_was_cited() -> None:
+    report = {"questions": [
+        {"id": "ok", "kind": "fact", "answerable": True, "first_rank": 1, "answered": True, "quote_hit": True,
+         "gold_files_cited": 1.0, "question": "fine", "top": ["a.md: Q"], "gold_files": ["a.md"],
+         "cited_files": ["a.md"]},
+        {"id": "bad", "kind": "paraphrase", "answerable": True, "first_rank": 4, "answered": True,
+         "quote_hit": False, "gold_files_cited": 1.0, "question": "What did the startup say?",
+         "top": ["b.md: How long?", "a.md: Why?"], "gold_files": ["a.md"], "cited_files": ["b.md", "a.md"]},
+        {"id": "u", "kind": "unanswerable", "answerable": False, "first_rank": None, "answered": True,
+         "quote_hit": None, "gold_files_cited": None, "question": "Netflix?", "top": [], "gold_files": [],
+         "cited_files": ["b.md"]},
+    ]}
+    text = format_failures(report)
+    assert "ok (" not in text and "bad (paraphrase): rank 4, quote missed" in text and "u (unanswerable)" in text
+    assert "ranked 1: b.md: How long?" in text and "cited: b.md, a.md" in text
+    assert format_failures({"questions": report["questions"][:1]}) == "no failures"
+
+
 def test_eval_cli_prints_a_table_and_json(fake_settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     build(fake_settings.corpus_dir, fake_settings.index_dir, FakeEmbedder())
     questions = tmp_path / "q.jsonl"
@@ -83,11 +101,14 @@ def test_eval_cli_prints_a_table_and_json(fake_settings, tmp_path: Path, monkeyp
     text = runner.invoke(main, ["eval", str(questions)])
     assert text.exit_code == 0, text.output
     assert "recall@5" in text.output and "unanswerable" in text.output
+    detailed = runner.invoke(main, ["eval", str(questions), "--failures"])
+    assert detailed.exit_code == 0 and "recall@5" in detailed.output
     result = runner.invoke(main, ["eval", str(questions), "--json", "-k", "5"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["overall"]["recall@5"] == 1.0 and report["overall"]["unanswerable_flagged"] == 1.0
     assert set(report["by_kind"]) == {"fact", "unanswerable"} and len(report["questions"]) == 2
+    assert report["questions"][0]["top"][0].startswith(report["questions"][0]["gold_files"][0])
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{oops\n")
     failed = runner.invoke(main, ["eval", str(bad)])
