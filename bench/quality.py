@@ -15,7 +15,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_QUESTIONS = [ROOT.parent / "shared" / "eval" / "dev.jsonl", ROOT / "bench" / "heldout.jsonl"]
+DEFAULT_QUESTIONS = [ROOT.parent / "shared" / "eval" / "dev.jsonl", ROOT / "bench" / "heldout.jsonl",
+                     ROOT / "bench" / "heldout2.jsonl"]
 RETRIEVAL_COLS = ("recall@1", "recall@3", "recall@5", "recall@10", "mrr@10", "ndcg@10", "gold_coverage@5",
                   "passage_words", "search_p50_ms")
 ANSWER_COLS = ("quote_hit", "thematic_coverage", "false_refusals", "unanswerable_flagged", "p50_ms")
