@@ -39,6 +39,7 @@ class RetrievalParams:
     repeat_penalty: float = 0.2  # ranking: subtracted per passage already ranked from the same interview
     described: float = 2.0  # BM25 of the adopter description alone ("the German integrator") vs profiles
     strip_description: float = 1.0  # 1: the description's words leave the passage-level keyword match
+    local_z: float = 1.0  # within a named adopter's interview, passage signals standardised over its passages (0-1 mix)
     scope_boost: float = 6.0  # project boost when the question is about "<P> adopters"
     scope_share: float = 0.0  # share of the project boost kept by projects named as topic beside "<P> adopters"
     candidates: int = 60  # passages re-ranked for diversity
@@ -306,18 +307,20 @@ class Retriever:
         dense = _dot(self._vectors, qv) if n else np.zeros(0, dtype=np.float32)
         body = self._body.scores(qterms)
         sentence_kw = self._sentence_kw.scores(qterms)
-        fused = p.dense * _z(dense) + p.body * _z(body) + p.heading * _z(self._heading.scores(qterms))
+        heading_kw = self._heading.scores(qterms)
+        fused = p.dense * _z(dense) + p.body * _z(body) + p.heading * _z(heading_kw)
         if p.sentence_kw and len(sentence_kw):
             best_kw = np.zeros(n, dtype=np.float32)
             np.maximum.at(best_kw, self._sentence_owner, sentence_kw)
             fused += p.sentence_kw * _z(best_kw)
-        sentence, sentence_dense = dense, None
+        sentence, sentence_dense, heading_cos = dense, None, None
         if self.aux is not None:
             sentence_dense = _dot(self.aux.sentence_vectors, qv)
             best = np.full(n, -1.0, dtype=np.float32)
             np.maximum.at(best, self._sentence_owner, sentence_dense)
             sentence = np.where(best > -1.0, best, dense)  # a chunk without sentences keeps its cosine
-            fused += p.heading_dense * _z(_dot(self.aux.heading_vectors, qv))
+            heading_cos = _dot(self.aux.heading_vectors, qv)
+            fused += p.heading_dense * _z(heading_cos)
         fused += p.sentence * _z(sentence)
         if p.interview and len(self._centroids):
             fused += p.interview * _z(_dot(self._centroids, qv))[self.doc_of]
@@ -328,7 +331,20 @@ class Retriever:
         if described and p.described:
             fused += p.described * _z(self._profiles.scores(sorted(described)))[self.doc_of]
         if adopters:
-            fused += p.adopter_boost * np.isin(self._adopter_keys, list(adopters))
+            named_rows = np.isin(self._adopter_keys, list(adopters))
+            fused += p.adopter_boost * named_rows
+            if p.local_z and named_rows.sum() > 2:
+                # Which of the named interview's passages answers is decided among its passages: standard
+                # scores over all passages would let the signal that varies most across interviews (not
+                # within this one) decide. The mix keeps the interview's mean and spread of fused scores.
+                parts = [(p.dense, dense), (p.body, body), (p.heading, heading_kw), (p.sentence, sentence)]
+                if heading_cos is not None:
+                    parts.append((p.heading_dense, heading_cos))
+                local = sum(w * _z(x[named_rows]) for w, x in parts)
+                cur = fused[named_rows]
+                sd = float(local.std()) or 1.0
+                mixed = float(cur.mean()) + local * (float(cur.std()) / sd)
+                fused[named_rows] = (1 - p.local_z) * cur + p.local_z * mixed
         if projects:
             # Named projects share the boost by how often each is named: in "how do KServe adopters feel
             # about KServe depending on Knative?" KServe gets two thirds.
