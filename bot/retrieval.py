@@ -40,6 +40,7 @@ class RetrievalParams:
     described: float = 2.0  # BM25 of the adopter description alone ("the German integrator") vs profiles
     strip_description: float = 1.0  # 1: the description's words leave the passage-level keyword match
     local_z: float = 1.0  # within a named adopter's interview, passage signals standardised over its passages (0-1 mix)
+    places: float = 1.0  # 1: a demonym in a description also matches its country ("German" -> "Germany")
     scope_boost: float = 6.0  # project boost when the question is about "<P> adopters"
     scope_share: float = 0.0  # share of the project boost kept by projects named as topic beside "<P> adopters"
     candidates: int = 60  # passages re-ranked for diversity
@@ -171,6 +172,24 @@ def descriptions(query: str) -> list[str]:
     return [m.group(1) for m in _DESCRIPTION.finditer(query)]
 
 
+def place_variants(word: str) -> set[str]:
+    """Country spellings a demonym may come from: German -> Germany, Indonesian -> Indonesia, Japanese -> Japan,
+    Chinese -> China, European -> Europe, Italian -> Italy (candidates; the caller keeps the known ones)."""
+    w = word.lower()
+    out = set()
+    if w.endswith("ese"):
+        out |= {w[:-3], w[:-3] + "a"}
+    if w.endswith("ian"):
+        out |= {w[:-1], w[:-3] + "y", w[:-3] + "ia"}
+    if w.endswith("ean"):
+        out.add(w[:-2])
+    if w.endswith("an"):
+        out |= {w[:-1], w + "y"}
+    if w.endswith("ish"):
+        out |= {w[:-3], w[:-3] + "land"}
+    return out - {w}
+
+
 _GENERIC_ADOPTER = re.compile(r"\badopters?\b(?!\s*\d)", re.IGNORECASE)
 
 
@@ -300,6 +319,11 @@ class Retriever:
         # A named adopter steers through its boost; its name would only add noise to keyword matching.
         named = set().union(*(self._adopter_terms.get(a, set()) for a in adopters))
         described = set(terms(" ".join(descriptions(query)))) if not adopters else set()
+        if described and p.places:
+            # "the German integrator" is introduced as "one of the leading system integrators in Germany".
+            words = re.findall(r"[A-Za-z]+", " ".join(descriptions(query)))
+            described |= {t for w in words if w[:1].isupper() for v in place_variants(w) for t in terms(v)
+                          if t in self._profiles.vocab}
         qterms = [t for t in terms(query) if t not in named]
         if described and p.strip_description:
             qterms = [t for t in qterms if t not in described] or qterms

@@ -13,8 +13,8 @@ from bot.answering import Answerer
 from bot.embedding import FakeEmbedder
 from bot.indexer import build
 from bot.keyword import KeywordIndex, terms
-from bot.retrieval import (Retriever, descriptions, embedding_query, matches, name_key, names_in, scoped_projects,
-                           spans_adopters)
+from bot.retrieval import (Retriever, descriptions, embedding_query, matches, name_key, names_in, place_variants,
+                           scoped_projects, spans_adopters)
 from bot.textvectors import cache_path, text_vectors
 
 WORDS = ["scale", "zero", "cache", "tenant", "Knative", "Globex", "Acme", "Widgetd", "upgrades", "memory",
@@ -66,6 +66,9 @@ def test_described_adopters_are_found_but_named_ones_and_the_project_are_not() -
     assert descriptions("What did the Indonesian super-app's platform team build?") == ["Indonesian super-app"]
     assert descriptions("How does the project handle the platform?") == []
     assert descriptions("What did Gojek say about the serverless project?") == []
+    assert {"germany"} <= place_variants("German") and {"japan", "china"} & place_variants("Japanese") == {"japan"}
+    assert {"indonesia", "europe", "italy"} <= place_variants("Indonesian") | place_variants("European") \
+        | place_variants("Italian")
 
 
 def test_a_named_adopter_comes_first_without_a_filter(fake_answerer: Answerer) -> None:
