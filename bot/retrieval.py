@@ -41,6 +41,7 @@ class RetrievalParams:
     strip_description: float = 1.0  # 1: the description's words leave the passage-level keyword match
     local_z: float = 1.0  # within a named adopter's interview, passage signals standardised over its passages (0-1 mix)
     places: float = 1.0  # 1: a demonym in a description also matches its country ("German" -> "Germany")
+    filter_local: float = 1.0  # 1: with an `adopter` filter, its passages are ranked like a named adopter's
     scope_boost: float = 6.0  # project boost when the question is about "<P> adopters"
     scope_share: float = 0.0  # share of the project boost kept by projects named as topic beside "<P> adopters"
     candidates: int = 60  # passages re-ranked for diversity
@@ -309,8 +310,8 @@ class Retriever:
         clone.params = replace(self.params, **changes)
         return clone
 
-    def score(self, query: str, query_vector: np.ndarray | None = None) -> Scores:
-        """Scores of every chunk and sentence for `query`."""
+    def score(self, query: str, query_vector: np.ndarray | None = None, adopter: str | None = None) -> Scores:
+        """Scores of every chunk and sentence for `query` (`adopter`: the filter, ranked like a named one)."""
         p = self.params
         n = len(self.index.chunks)
         qv = self.embedder.embed_query(embedding_query(query)) if query_vector is None else query_vector
@@ -354,9 +355,13 @@ class Retriever:
             fused += p.profile * _z(self._profiles.scores(qterms))[self.doc_of] * self._profile_weight
         if described and p.described:
             fused += p.described * _z(self._profiles.scores(sorted(described)))[self.doc_of]
+        named_rows = None
         if adopters:
             named_rows = np.isin(self._adopter_keys, list(adopters))
             fused += p.adopter_boost * named_rows
+        if adopter and p.filter_local:
+            named_rows = np.array([matches(c, None, adopter) for c in self.index.chunks], dtype=bool)
+        if named_rows is not None:
             if p.local_z and named_rows.sum() > 2:
                 # Which of the named interview's passages answers is decided among its passages: standard
                 # scores over all passages would let the signal that varies most across interviews (not
@@ -391,7 +396,7 @@ class Retriever:
         chunks = self.index.chunks
         if not chunks or k <= 0:
             return Retrieval([], self.score(query) if chunks else _empty_scores())
-        s = self.score(query)
+        s = self.score(query, adopter=adopter)
         rows = np.arange(len(chunks))
         if project or adopter:
             rows = np.array([i for i in rows if matches(chunks[i], project, adopter)], dtype=np.int64)
