@@ -120,7 +120,7 @@ def test_eval_cli_prints_a_table_and_json(fake_settings, tmp_path: Path, monkeyp
 
 
 # Measured on dev.jsonl (BENCHMARKS.md "Retrieval quality"); floors sit a few points below.
-FLOORS = {"recall@5": 0.86, "mrr@10": 0.66, "quote_hit": 0.82, "thematic_coverage": 0.63}
+FLOORS = {"recall@5": 0.86, "mrr@10": 0.70, "quote_hit": 0.82, "thematic_coverage": 0.63}
 
 
 @pytest.mark.slow
