@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CoverageThresholds:
-    """Where "answered" starts; calibrated on dev.jsonl + bench/heldout.jsonl (see docs/answers.md)."""
+    """Where "answered" starts; calibrated on dev.jsonl + bench/heldout.jsonl (see README, "How answers are built")."""
 
     min_dense: float = 0.2  # best passage cosine below which the question is off-topic for the corpus
     rare_share: float = 0.02  # a known name in at most this share of passages counts as rare

@@ -115,7 +115,7 @@ def test_the_two_manifests_differ_only_in_transport() -> None:
 
 
 def test_docs_walk_through_both_transports() -> None:
-    doc = (ROOT / "docs" / "slack.md").read_text()
+    doc = (ROOT / "README.md").read_text()
     assert "## Add qabot to Slack" in doc
     for needle in ("slack/manifest.yaml", "slack/manifest.socket.yaml", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET",
                    "SLACK_APP_TOKEN", "qabot slack", "qabot serve", "/slack/events", "QABOT_PUBLIC_URL",

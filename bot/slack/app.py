@@ -32,7 +32,7 @@ def require(settings: Settings, *names: str) -> None:
     missing = [env[n] for n in names if not getattr(settings, n)]
     if missing:
         raise SlackConfigError(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: "
-                               "see docs/slack.md (Add qabot to Slack)")
+                               "see README.md, 'Add qabot to Slack'")
     if not settings.slack_bot_token.startswith("xoxb-"):
         raise SlackConfigError("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
     if "slack_app_token" in names and not settings.slack_app_token.startswith("xapp-"):
