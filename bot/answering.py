@@ -253,6 +253,11 @@ class Answerer:
         # plural gets one per interview; one about a described adopter up to PER_INTERVIEW_SINGLE.
         single = bool(adopter) or len(retrieval.scores.adopters) == 1
         per_interview = PER_INTERVIEW if spans_adopters(question) else PER_INTERVIEW_SINGLE
+        # With fewer interviews to draw on than citations wanted (a small corpus, a project filter), let
+        # each give more, so the answer still shows top_k passages instead of one.
+        interviews = len({h.chunk.source for h in retrieval.hits})
+        if interviews:
+            per_interview = max(per_interview, -(-top_k // interviews))
         hits = select_citations(retrieval, top_k, None if single else per_interview)
         evidence = assess(retriever, retrieval, hits, question=question)
         if not hits or not is_answered(evidence):
