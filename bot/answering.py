@@ -17,7 +17,7 @@ from bot import quotes
 from bot.coverage import assess, is_answered
 from bot.keyword import terms
 from bot.retrieval import Hit, Retrieval, Retriever, matches, spans_adopters
-from bot.text import Sentence, normalize_space
+from bot.text import normalize_space
 from bot.textvectors import MAX_CHUNKS, text_vectors
 
 logger = logging.getLogger(__name__)
@@ -105,12 +105,6 @@ class Answer:
             "took_ms": self.took_ms,
             "related": [p.to_dict() for p in self.related],
         }
-
-
-def pick_quote(chunk: Chunk, question: str, max_sentences: int = 2) -> Sentence:
-    """The sentence(s) of a chunk that best match the question's words, verbatim with their lines."""
-    q = quotes.pick_quote(chunk, terms(question), max_sentences=max_sentences)
-    return Sentence(q.text, q.line_start, q.line_end)
 
 
 def _plural(n: int, word: str) -> str:
