@@ -27,21 +27,12 @@ class PassageOut(BaseModel):
     score: float
 
 
-class CitationOut(BaseModel):
-    """A numbered source of an answer; `quote` is what the answer shows, located by its lines."""
+class CitationOut(PassageOut):
+    """A numbered source of an answer: the passage plus `n` and the `quote` it shows, which
+    `line_start`/`line_end` locate."""
 
     n: int
-    chunk_id: str
-    source: str
-    project: str
-    adopter: str
-    section: str
-    question: str
-    text: str
-    quote: str
-    line_start: int
-    line_end: int
-    score: float
+    quote: str = Field(description="The sentence(s) the answer shows, verbatim from the source.")
 
 
 class AskResponse(BaseModel):
