@@ -37,7 +37,7 @@ class RetrievalParams:
     adopter_boost: float = 6.0  # added when the question names the passage's adopter
     project_boost: float = 2.5  # added (shared among named projects) when it names the passage's project
     repeat_penalty: float = 0.2  # ranking: subtracted per passage already ranked from the same interview
-    described: float = 2.0  # BM25 of the adopter description alone ("the German integrator") vs profiles
+    described: float = 0.5  # BM25 of the adopter description alone ("the German integrator") vs profiles
     strip_description: float = 1.0  # 1: the description's words leave the passage-level keyword match
     local_z: float = 1.0  # within a named adopter's interview, passage signals standardised over its passages (0-1 mix)
     places: float = 1.0  # 1: a demonym in a description also matches its country ("German" -> "Germany")
@@ -45,6 +45,8 @@ class RetrievalParams:
     scope_boost: float = 6.0  # project boost when the question is about "<P> adopters"
     scope_share: float = 0.0  # share of the project boost kept by projects named as topic beside "<P> adopters"
     candidates: int = 60  # passages re-ranked for diversity
+    described_query: float = 0.0  # passage cosines use the question without its description (0-1 mix)
+    described_dense: float = 2.5  # best cosine of the description alone with a sentence of an interview's profile
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,11 @@ def descriptions(query: str) -> list[str]:
     return [m.group(1) for m in _DESCRIPTION.finditer(query)]
 
 
+def without_descriptions(query: str) -> str:
+    """The question with each description replaced by "the organization" (what it asks, not about whom)."""
+    return _DESCRIPTION.sub("the organization", query)
+
+
 def place_variants(word: str) -> set[str]:
     """Country spellings a demonym may come from: German -> Germany, Indonesian -> Indonesia, Japanese -> Japan,
     Chinese -> China, European -> Europe, Italian -> Italy (candidates; the caller keeps the known ones)."""
@@ -280,6 +287,9 @@ class Retriever:
         in_profile = {r for d in range(len(sources)) for r in _profile_rows(chunks, rows_of[d])}
         self._profile_weight = np.array([p_self if r in in_profile else 1.0 for r in range(len(chunks))],
                                         dtype=np.float32) if (p_self := self.params.profile_self) != 1.0 else 1.0
+        # The sentences that say who each interviewee is (positions in self.sentences), for a description.
+        self._profile_sentences = np.array([k for r in sorted(in_profile) for k in self.sentence_rows[r]],
+                                           dtype=np.int64)
         self._profiles = KeywordIndex([
             " ".join([chunks[rows_of[d][0]].project, chunks[rows_of[d][0]].adopter]
                      + [chunks[r].text for r in _profile_rows(chunks, rows_of[d])])
@@ -329,7 +339,12 @@ class Retriever:
         if described and p.strip_description:
             qterms = [t for t in qterms if t not in described] or qterms
 
-        dense = _dot(self._vectors, qv) if n else np.zeros(0, dtype=np.float32)
+        qv_pass = qv
+        if described and p.described_query:
+            stripped = self.embedder.embed_query(embedding_query(without_descriptions(query)))
+            mix = (1 - p.described_query) * np.asarray(qv, dtype=np.float32) + p.described_query * stripped
+            qv_pass = mix / (float(np.linalg.norm(mix)) or 1.0)
+        dense = _dot(self._vectors, qv_pass) if n else np.zeros(0, dtype=np.float32)
         body = self._body.scores(qterms)
         sentence_kw = self._sentence_kw.scores(qterms)
         heading_kw = self._heading.scores(qterms)
@@ -340,11 +355,11 @@ class Retriever:
             fused += p.sentence_kw * _z(best_kw)
         sentence, sentence_dense, heading_cos = dense, None, None
         if self.aux is not None:
-            sentence_dense = _dot(self.aux.sentence_vectors, qv)
+            sentence_dense = _dot(self.aux.sentence_vectors, qv_pass)
             best = np.full(n, -1.0, dtype=np.float32)
             np.maximum.at(best, self._sentence_owner, sentence_dense)
             sentence = np.where(best > -1.0, best, dense)  # a chunk without sentences keeps its cosine
-            heading_cos = _dot(self.aux.heading_vectors, qv)
+            heading_cos = _dot(self.aux.heading_vectors, qv_pass)
             fused += p.heading_dense * _z(heading_cos)
         fused += p.sentence * _z(sentence)
         if p.interview and len(self._centroids):
@@ -355,6 +370,8 @@ class Retriever:
             fused += p.profile * _z(self._profiles.scores(qterms))[self.doc_of] * self._profile_weight
         if described and p.described:
             fused += p.described * _z(self._profiles.scores(sorted(described)))[self.doc_of]
+        if described and p.described_dense and self.aux is not None and len(self._profile_sentences):
+            fused += p.described_dense * _z(self._description_match(descriptions(query)))[self.doc_of]
         named_rows = None
         if adopters:
             named_rows = np.isin(self._adopter_keys, list(adopters))
@@ -389,6 +406,18 @@ class Retriever:
         project_terms = set().union(*(self._project_terms.get(name, set()) for name in projects))
         return Scores(dense, sentence, body, fused, sentence_dense, sentence_kw, qterms, project_terms, adopters,
                       projects)
+
+    def _description_match(self, phrases: list[str]) -> np.ndarray:
+        """Per interview: the best cosine of a description with a sentence that says who the interviewee is."""
+        vectors = self.aux.sentence_vectors[self._profile_sentences]
+        owners = self.doc_of[self._sentence_owner[self._profile_sentences]]
+        total = np.zeros(len(self._centroids), dtype=np.float32)
+        for phrase in phrases:
+            best = np.full(len(self._centroids), -1.0, dtype=np.float32)
+            np.maximum.at(best, owners, _dot(vectors, self.embedder.embed_query(phrase)))
+            # An interview without profile sentences gets the lowest cosine any interview has.
+            total += np.where(best > -1.0, best, float(best[best > -1.0].min()))
+        return total
 
     def retrieve(self, query: str, k: int = 10, project: str | None = None, adopter: str | None = None,
                  repeat_penalty: float | None = None) -> Retrieval:
