@@ -45,7 +45,7 @@ class RetrievalParams:
     scope_boost: float = 6.0  # project boost when the question is about "<P> adopters"
     scope_share: float = 0.0  # share of the project boost kept by projects named as topic beside "<P> adopters"
     candidates: int = 60  # passages re-ranked for diversity
-    described_query: float = 0.0  # passage cosines use the question without its description (0-1 mix)
+    described_query: float = 0.5  # passage cosines use the question without its description (0-1 mix)
     described_dense: float = 2.5  # best cosine of the description alone with a sentence of an interview's profile
 
 
