@@ -42,9 +42,10 @@ class RetrievalParams:
     local_z: float = 1.0  # within a named adopter's interview, passage signals standardised over its passages (0-1 mix)
     places: float = 1.0  # 1: a demonym in a description also matches its country ("German" -> "Germany")
     filter_local: float = 1.0  # 1: with an `adopter` filter, its passages are ranked like a named adopter's
-    scope_boost: float = 6.0  # project boost when the question is about "<P> adopters"
+    scope_boost: float = 12.0  # project boost when the question is about "<P> adopters"
     scope_share: float = 0.0  # share of the project boost kept by projects named as topic beside "<P> adopters"
     candidates: int = 60  # passages re-ranked for diversity
+    scope_terms: float = 1.0  # 1: the project of "<P> adopters" leaves the keyword match like a named adopter
     described_query: float = 0.5  # passage cosines use the question without its description (0-1 mix)
     described_dense: float = 2.5  # best cosine of the description alone with a sentence of an interview's profile
 
@@ -329,6 +330,9 @@ class Retriever:
         projects = names_in(query, self.project_names)
         # A named adopter steers through its boost; its name would only add noise to keyword matching.
         named = set().union(*(self._adopter_terms.get(a, set()) for a in adopters))
+        if p.scope_terms:
+            # "KServe adopters": every passage in scope says KServe, so the word only adds noise there too.
+            named |= set().union(*(self._project_terms.get(s, set()) for s in scoped_projects(query, projects)))
         described = set(terms(" ".join(descriptions(query)))) if not adopters else set()
         if described and p.places:
             # "the German integrator" is introduced as "one of the leading system integrators in Germany".
