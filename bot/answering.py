@@ -12,7 +12,7 @@ from typing import Any, Callable
 from bot import store
 from bot.chunking import Chunk
 from bot.config import Settings
-from bot.embedding import Embedder, make_embedder
+from bot.embedding import Embedder, settings_embedder
 from bot import quotes
 from bot.coverage import assess, is_answered
 from bot.keyword import terms
@@ -182,8 +182,7 @@ class Answerer:
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
-        self.embedder = embedder or make_embedder(settings.model_name, settings.model_path,
-                                                  settings.embed_batch_size)
+        self.embedder = embedder or settings_embedder(settings)
         self._retriever: Retriever | None = None
         self._lock = threading.Lock()
         # Files deleted from the corpus whose passages the loaded generation still holds (set by bot.watch

@@ -62,12 +62,12 @@ def _load_answerer(settings: Settings):
 def index(ctx: click.Context, corpus: Path | None, index: Path | None, full: bool, as_json: bool) -> None:
     """Build or update the index from the interviews."""
     from bot.corpus import CorpusError
-    from bot.embedding import EmbeddingError, make_embedder
+    from bot.embedding import EmbeddingError, settings_embedder
     from bot.indexer import build
     from bot.store import StoreError
 
     settings = _settings(ctx).replace(corpus_dir=corpus, index_dir=index)
-    embedder = make_embedder(settings.model_name, settings.model_path, settings.embed_batch_size)
+    embedder = settings_embedder(settings)
     try:
         report = build(settings.corpus_dir, settings.index_dir, embedder, full=full, progress=True,
                        on_skip=lambda source, why: click.echo(f"skipped {source}: {why}", err=True))

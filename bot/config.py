@@ -32,6 +32,15 @@ def _env_bool(env: dict[str, str], name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _env_choice(env: dict[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 def _env_list(env: dict[str, str], name: str) -> tuple[str, ...]:
     raw = env.get(name, "")
     return tuple(item.strip() for item in raw.split(",") if item.strip())
@@ -65,6 +74,8 @@ class Settings:
     watch_max_wait_ms: int = 2000
     watch_polling: bool = False
     torch_threads: int = 1  # intra-op threads per request in `qabot serve`; 0 = torch's default
+    query_encoder: str = "onnx-int8"  # "onnx-int8", "onnx" (fp32) or "torch": how questions are embedded
+    encoder_dir: Path | None = None  # where the ONNX export lives; None = INDEX_DIR/encoder
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -95,7 +106,14 @@ class Settings:
             watch_max_wait_ms=_env_int(env, "QABOT_WATCH_MAX_WAIT_MS", 2000),
             watch_polling=_env_bool(env, "QABOT_WATCH_POLLING", False),
             torch_threads=_env_int(env, "QABOT_TORCH_THREADS", 1),
+            encoder_dir=Path(env["QABOT_ENCODER_DIR"]) if env.get("QABOT_ENCODER_DIR") else None,
+            query_encoder=_env_choice(env, "QABOT_QUERY_ENCODER", ("onnx-int8", "onnx", "torch"), "onnx-int8"),
         )
+
+    @property
+    def encoder_folder(self) -> Path:
+        """The folder of the exported ONNX query encoder."""
+        return self.encoder_dir or self.index_dir / "encoder"
 
     def replace(self, **changes: object) -> "Settings":
         """A copy with some fields changed (None values are ignored)."""

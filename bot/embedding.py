@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import threading
+from pathlib import Path
 from typing import Protocol, Sequence
 
 import numpy as np
@@ -72,7 +73,7 @@ class SentenceTransformerEmbedder:
                     hf_logging.disable_progress_bar()
                     hf_logging.set_verbosity_error()
 
-                    path = self._model_path or bundled_model_path()
+                    path = self.model_path()
                     logger.info("loading embedding model from %s", path)
                     try:
                         model = SentenceTransformer(path, device="cpu", local_files_only=True)
@@ -82,6 +83,10 @@ class SentenceTransformerEmbedder:
                     self.dim = int(get_dim() or self.dim)
                     self._model = model
         return self._model
+
+    def model_path(self) -> str:
+        """The folder the weights load from."""
+        return self._model_path or bundled_model_path()
 
     def warm_up(self) -> None:
         """Load the model now (otherwise the first call does)."""
@@ -132,8 +137,84 @@ class FakeEmbedder:
         return self._vector(text)
 
 
-def make_embedder(name: str, model_path: str | None = None, batch_size: int = 32) -> Embedder:
-    """The embedder a setting names: "fake" for the test double, else the bundled model."""
+class OnnxQueryEmbedder:
+    """Passages through sentence-transformers, questions through the model exported to ONNX.
+
+    The export lives in the encoder folder (`qabot index` writes it); a process that only answers never imports
+    torch unless the export is missing or unreadable, in which case it falls back to the torch model and says so.
+    """
+
+    def __init__(self, documents: SentenceTransformerEmbedder, folder: Path, kind: str) -> None:
+        self.name = documents.name
+        self.dim = documents.dim
+        self.kind = kind
+        self._documents = documents
+        self._folder = Path(folder)
+        self._encoder = None
+        self._fallback = False
+        self._lock = threading.Lock()
+
+    def _model_path(self) -> Path:
+        return Path(self._documents.model_path())
+
+    def prepare(self) -> None:
+        """Export the ONNX encoder into its folder if it is missing or stale (needs torch)."""
+        from bot.onnx_encoder import ensure_encoder
+
+        ensure_encoder(self._folder, self.name, self._model_path(), self.kind)
+
+    def _query_encoder(self):
+        if self._encoder is None and not self._fallback:
+            with self._lock:
+                if self._encoder is None and not self._fallback:
+                    from bot.onnx_encoder import EncoderError, OnnxQueryEncoder, encoder_file, is_current
+
+                    path = encoder_file(self._folder, self.name, self.kind)
+                    try:
+                        if not is_current(path, self._model_path()):
+                            self.prepare()
+                        encoder = OnnxQueryEncoder(path, self._model_path())
+                        encoder.load()
+                        self._encoder = encoder
+                        logger.info("questions are encoded by %s", path)
+                    except EncoderError as exc:
+                        logger.warning("%s; encoding questions with the torch model instead "
+                                       "(run `qabot index` to export the encoder)", exc)
+                        self._fallback = True
+        return self._encoder
+
+    def warm_up(self) -> None:
+        """Load the query encoder now (otherwise the first question does)."""
+        if self._query_encoder() is None:
+            self._documents.warm_up()
+
+    def embed_documents(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        """Vectors for passages: the torch model, as in the index."""
+        return self._documents.embed_documents(texts, progress)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Vector for one query through ONNX (torch if the export is unavailable)."""
+        encoder = self._query_encoder()
+        if encoder is None:
+            return self._documents.embed_query(text)
+        return encoder.encode([text])[0]
+
+
+def make_embedder(name: str, model_path: str | None = None, batch_size: int = 32,
+                  query_encoder: str = "torch", encoder_dir: Path | None = None) -> Embedder:
+    """The embedder the settings name: "fake" for the test double, else the bundled model.
+
+    `query_encoder` "onnx" or "onnx-int8" encodes questions with the model exported to ONNX in `encoder_dir`.
+    """
     if name == "fake":
         return FakeEmbedder()
-    return SentenceTransformerEmbedder(name=name, model_path=model_path, batch_size=batch_size)
+    documents = SentenceTransformerEmbedder(name=name, model_path=model_path, batch_size=batch_size)
+    if query_encoder == "torch" or encoder_dir is None:
+        return documents
+    return OnnxQueryEmbedder(documents, encoder_dir, query_encoder)
+
+
+def settings_embedder(settings) -> Embedder:
+    """The embedder `settings` (a bot.config.Settings) describe."""
+    return make_embedder(settings.model_name, settings.model_path, settings.embed_batch_size,
+                         settings.query_encoder, settings.encoder_folder)

@@ -98,9 +98,23 @@ def build(corpus_dir: Path, index_dir: Path, embedder: Embedder, full: bool = Fa
         from bot.textvectors import warm  # sentence vectors for quotes and ranking (issue 3)
 
         warm(index_dir, embedder, progress)
+        _prepare_query_encoder(embedder)
     report.seconds = time.perf_counter() - started
     logger.info("index build: %s", report.summary())
     return report
+
+
+def _prepare_query_encoder(embedder: Embedder) -> None:
+    """Export the ONNX query encoder beside the index when the embedder uses one; a failure only warns."""
+    prepare = getattr(embedder, "prepare", None)
+    if prepare is None:
+        return
+    from bot.onnx_encoder import EncoderError
+
+    try:
+        prepare()
+    except EncoderError as exc:
+        logger.warning("%s; questions will be encoded with the torch model", exc)
 
 
 def _build_locked(corpus_dir: Path, index_dir: Path, embedder: Embedder, prev: store.Previous | None,

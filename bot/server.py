@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from bot.config import ConfigError, Settings
@@ -32,9 +33,11 @@ def _limit_torch_threads(threads: int) -> None:
     multi-thread team stalls on descheduled workers (10x slower /ask, see BENCHMARKS.md "HTTP latency")."""
     if threads <= 0:
         return
-    import torch
-
-    torch.set_num_threads(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+    else:  # not imported yet (questions go through ONNX): torch reads this if a rebuild imports it
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
 
 
 def _start_watching(settings: Settings, maintainer: object) -> object:

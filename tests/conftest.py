@@ -18,13 +18,20 @@ SHARED_CORPUS = SHARED / "corpus"
 DEV_SET = SHARED / "eval" / "dev.jsonl"
 
 
+@pytest.fixture(scope="session")
+def encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ONNX query-encoder folder per test session (an export takes ~10 s), shared by every real index."""
+    return tmp_path_factory.mktemp("encoder")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, encoder_dir: Path) -> None:
     """No test sees the developer's QABOT_*/SLACK_* variables or writes outside tmp_path."""
     for name in list(os.environ):
         if name.startswith(("QABOT_", "SLACK_")):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("QABOT_ENCODER_DIR", str(encoder_dir))
     monkeypatch.setenv("QABOT_STATE_DIR", str(tmp_path / "var"))
     get_settings.cache_clear()
     yield
@@ -69,11 +76,15 @@ def shared_corpus() -> Path:
 
 
 @pytest.fixture(scope="session")
-def real_embedder():
-    """The bundled all-MiniLM-L6-v2, loaded once per test session."""
-    from bot.embedding import SentenceTransformerEmbedder
+def real_embedder(encoder_dir: Path):
+    """The product's embedder, loaded once per test session: the bundled all-MiniLM-L6-v2 for passages and
+    its int8 ONNX export (made here, in `encoder_dir`) for questions."""
+    from bot.embedding import OnnxQueryEmbedder, SentenceTransformerEmbedder
 
-    embedder = SentenceTransformerEmbedder()
+    documents = SentenceTransformerEmbedder()
+    documents.warm_up()
+    embedder = OnnxQueryEmbedder(documents, encoder_dir, "onnx-int8")
+    embedder.prepare()
     embedder.warm_up()
     return embedder
 

@@ -53,7 +53,8 @@ def test_qabot_serve_on_loopback(real_settings, tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QABOT_", "SLACK_"))}
     env.update(QABOT_CORPUS_DIR=str(real_settings.corpus_dir), QABOT_INDEX_DIR=str(real_settings.index_dir),
-               QABOT_STATE_DIR=str(tmp_path / "var"), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+               QABOT_STATE_DIR=str(tmp_path / "var"), QABOT_ENCODER_DIR=os.environ["QABOT_ENCODER_DIR"],
+               HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     log = (tmp_path / "serve.log").open("w+")
     proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

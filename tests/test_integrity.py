@@ -118,7 +118,9 @@ def test_running_service_keeps_serving_the_old_generation_and_reports_the_failur
         assert [p.chunk_id for p in fake_answerer.search("scale to zero", 3)] == before
         # A good generation written afterwards is picked up and clears the error.
         good = build(settings.corpus_dir, settings.index_dir, FakeEmbedder(), full=True).generation
-        while fake_answerer.index.generation != good and time.time() < deadline:
+        # The maintainer clears the error just after the swap: wait for both, not only the swap.
+        while ((fake_answerer.index.generation != good or maintainer.status()["last_error"] is not None)
+               and time.time() < deadline):
             time.sleep(0.05)
         assert fake_answerer.index.generation == good
         assert maintainer.status()["last_error"] is None and maintainer.status()["bad_generation"] is None
