@@ -29,6 +29,10 @@ PER_INTERVIEW = 1  # citations per interview when a question spans adopters
 # integrator"): the answer often spans two passages of that interview.
 PER_INTERVIEW_SINGLE = 3
 CITE_MARGIN = 7.0  # a passage scoring this far (fused score) below the best is not cited
+# Questions spanning adopters cite one passage per interview, interviews chosen by `interview_order`:
+SPAN_MARGIN = 10.0  # an interview whose best passage is this far below the best is not cited
+SECOND_PASSAGE = 0.5  # share of an interview's second-best passage score in its evidence
+INTERVIEW_KEYWORD = 2.0  # weight of the question's BM25 over the whole interview (standard score)
 
 
 class NotReady(RuntimeError):
@@ -177,6 +181,34 @@ def select_citations(retrieval: Retrieval, top_k: int, per_interview: int | None
     return picked
 
 
+def interview_order(retrieval: Retrieval, second: float = SECOND_PASSAGE, keyword: float = INTERVIEW_KEYWORD,
+                    margin: float = SPAN_MARGIN) -> list[Hit]:
+    """Each interview's best hit, interviews ordered by their evidence as a whole (questions spanning adopters).
+
+    An interview's score is its best passage's, plus `second` times its second-best passage's (the theme
+    comes up more than once), plus `keyword` times the standard score of the question's BM25 over the
+    whole interview; interviews whose best passage is more than `margin` below the top one are left out.
+    """
+    if not retrieval.hits:
+        return []
+    best: dict[str, Hit] = {}
+    runner_up: dict[str, float] = {}
+    for hit in retrieval.hits:
+        if hit.chunk.source not in best:
+            best[hit.chunk.source] = hit
+        else:
+            runner_up.setdefault(hit.chunk.source, hit.score)
+    top = retrieval.hits[0].score
+    kw = retrieval.scores.interview_kw
+
+    def evidence(hit: Hit) -> float:
+        whole = float(kw[hit.doc]) if kw is not None and 0 <= hit.doc < len(kw) else 0.0
+        return hit.score + second * runner_up.get(hit.chunk.source, hit.score) + keyword * whole
+
+    kept = [h for h in best.values() if h.score >= top - margin]
+    return sorted(kept, key=evidence, reverse=True)
+
+
 class Answerer:
     """Answers questions from the current index generation; `reload()` swaps in a newer one."""
 
@@ -251,7 +283,10 @@ class Answerer:
         interviews = len({h.chunk.source for h in retrieval.hits})
         if interviews:
             per_interview = max(per_interview, -(-top_k // interviews))
-        hits = select_citations(retrieval, top_k, None if single else per_interview)
+        if per_interview == 1 and not single:
+            hits = interview_order(retrieval)[:top_k]
+        else:
+            hits = select_citations(retrieval, top_k, None if single else per_interview)
         evidence = assess(retriever, retrieval, hits, question=question)
         if not hits or not is_answered(evidence):
             logger.debug("not answered: %s", evidence)

@@ -46,6 +46,7 @@ class RetrievalParams:
     scope_share: float = 0.0  # share of the project boost kept by projects named as topic beside "<P> adopters"
     candidates: int = 60  # passages re-ranked for diversity
     scope_terms: float = 1.0  # 1: the project of "<P> adopters" leaves the keyword match like a named adopter
+    interview_kw: float = 0.0  # BM25 of the question over each whole interview (standard scores over interviews)
     described_query: float = 0.5  # passage cosines use the question without its description (0-1 mix)
     described_dense: float = 2.5  # best cosine of the description alone with a sentence of an interview's profile
 
@@ -69,6 +70,7 @@ class Hit:
     keyword: float = 0.0  # raw BM25 over the passage
     row: int = -1  # row of the chunk in the index
     sentence: float = 0.0  # best sentence cosine
+    doc: int = -1  # which interview of the index the chunk is from
 
 
 @dataclass
@@ -85,6 +87,7 @@ class Scores:
     name_terms: set[str] = field(default_factory=set)  # stems of the project names the question mentions
     adopters: set[str] = field(default_factory=set)  # name keys of adopters the query mentions
     projects: set[str] = field(default_factory=set)
+    interview_kw: np.ndarray | None = None  # per interview: standard score of BM25 over the whole interview
 
 
 @dataclass
@@ -295,6 +298,8 @@ class Retriever:
             " ".join([chunks[rows_of[d][0]].project, chunks[rows_of[d][0]].adopter]
                      + [chunks[r].text for r in _profile_rows(chunks, rows_of[d])])
             for d in range(len(sources))])
+        # Each whole interview as one text: how much of the question it talks about anywhere.
+        self._interviews = KeywordIndex(["\n".join(chunks[r].text for r in rows_of[d]) for d in range(len(sources))])
         dim = self._vectors.shape[1] if self._vectors.ndim == 2 and len(self._vectors) else 1
         self._centroids = np.zeros((len(sources), dim), dtype=np.float32)
         if len(chunks):
@@ -376,6 +381,9 @@ class Retriever:
             fused += p.described * _z(self._profiles.scores(sorted(described)))[self.doc_of]
         if described and p.described_dense and self.aux is not None and len(self._profile_sentences):
             fused += p.described_dense * _z(self._description_match(descriptions(query)))[self.doc_of]
+        interview_kw = _z(self._interviews.scores(qterms)) if len(self._centroids) else np.zeros(0)
+        if p.interview_kw and len(interview_kw):
+            fused += p.interview_kw * interview_kw[self.doc_of]
         named_rows = None
         if adopters:
             named_rows = np.isin(self._adopter_keys, list(adopters))
@@ -409,7 +417,7 @@ class Retriever:
                 fused += boost * count / total * (self._project_keys == name)
         project_terms = set().union(*(self._project_terms.get(name, set()) for name in projects))
         return Scores(dense, sentence, body, fused, sentence_dense, sentence_kw, qterms, project_terms, adopters,
-                      projects)
+                      projects, interview_kw)
 
     def _description_match(self, phrases: list[str]) -> np.ndarray:
         """Per interview: the best cosine of a description with a sentence that says who the interviewee is."""
@@ -442,7 +450,7 @@ class Retriever:
             penalty = 0.0
         picked = self._diversify(order, s.fused, k, penalty)
         hits = [Hit(chunks[r], float(s.fused[r]), float(s.dense[r]), float(s.body[r]), int(r),
-                    float(s.sentence[r])) for r in picked]
+                    float(s.sentence[r]), int(self.doc_of[r])) for r in picked]
         return Retrieval(hits, s)
 
     def search(self, query: str, k: int = 10, project: str | None = None,
