@@ -20,6 +20,11 @@ class Sentence:
     line_end: int
 
 
+def raw_words(text: str) -> list[str]:
+    """Word tokens as written (`words` lower-cases them)."""
+    return _WORD.findall(text)
+
+
 def words(text: str) -> list[str]:
     """Lower-cased word tokens."""
     return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
