@@ -22,9 +22,7 @@ def _configure_logging(level: str) -> None:
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     wanted = getattr(logging, level, logging.INFO)
     root.setLevel(min(root.level or wanted, wanted))  # keep DEBUG from `qabot -v serve`
-    import bm25s  # noqa: F401 - it sets its own logger to DEBUG on import; import first, then quiet it
-
-    for noisy in ("sentence_transformers", "transformers", "httpx", "faiss", "watchfiles", "bm25s"):
+    for noisy in ("sentence_transformers", "transformers", "httpx", "faiss", "watchfiles"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

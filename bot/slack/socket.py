@@ -31,7 +31,7 @@ def _configure_logging(level: str) -> None:
     wanted = getattr(logging, level, logging.INFO)
     if root.level > wanted:
         root.setLevel(wanted)
-    for noisy in ("sentence_transformers", "transformers", "faiss", "slack_sdk", "bm25s"):
+    for noisy in ("sentence_transformers", "transformers", "faiss", "slack_sdk"):
         logging.getLogger(noisy).setLevel(max(wanted, logging.WARNING))
 
 
