@@ -80,10 +80,10 @@ _vocab: dict[str, int] = {}  # stemmed term -> global id, shared by every Keywor
 _names: list[str] = []  # global id -> stemmed term
 _vocab_lock = threading.Lock()
 # Token ids of texts seen by earlier builds: a reload after one file changed re-tokenizes only that file's
-# texts. Bounded: once it holds more than _CACHE_MAX_IDS ids (about a 2,000-interview corpus) it starts over.
+# texts. Bounded: once it holds more than _CACHE_MAX_IDS ids (a corpus of about 1,200 interviews) it starts over.
 _text_ids: dict[str, np.ndarray] = {}
 _cache_size = 0
-_CACHE_MAX_IDS = 12_000_000
+_CACHE_MAX_IDS = 6_000_000
 EMPTY = "\x00empty"  # the one token of a text without content words (as bm25s counts it: length 1)
 
 

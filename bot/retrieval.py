@@ -279,8 +279,7 @@ class Retriever:
         self.known_name_words = {re.sub(r"[^a-z0-9]", "", w) for c in chunks for name in (c.adopter, c.project)
                                  for w in re.split(r"[\s,]+", name.lower())} | set(self.adopter_names) \
             | set(self.project_names)
-        self._passage_terms = [frozenset(terms(" ".join((c.project, c.adopter, *c.heading_path, c.text))))
-                               for c in chunks]
+        self._passage_terms: dict[int, frozenset[str]] = {}  # on demand: the answer checks a few rows per question
         sources = sorted({c.source for c in chunks})
         pos = {src: i for i, src in enumerate(sources)}
         self.doc_of = np.array([pos[c.source] for c in chunks], dtype=np.int64)
@@ -309,7 +308,12 @@ class Retriever:
 
     def passage_terms(self, row: int) -> frozenset[str]:
         """Stemmed content words of a passage with its heading path, project and adopter."""
-        return self._passage_terms[row]
+        found = self._passage_terms.get(row)
+        if found is None:
+            c = self.index.chunks[row]
+            found = frozenset(terms(" ".join((c.project, c.adopter, *c.heading_path, c.text))))
+            self._passage_terms[row] = found
+        return found
 
     def df(self, term: str) -> int:
         """In how many passages a stemmed term occurs."""
