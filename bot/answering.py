@@ -209,6 +209,30 @@ def interview_order(retrieval: Retrieval, second: float = SECOND_PASSAGE, keywor
     return sorted(kept, key=evidence, reverse=True)
 
 
+def spread_citations(retrieval: Retrieval, top_k: int, per_interview: int = 1,
+                     margin: float = CITE_MARGIN) -> list[Hit]:
+    """Citations for a question spanning adopters: the best passage of each interview in `interview_order`;
+    when fewer interviews than `top_k` are left, their next passages (up to `per_interview` each, none more
+    than `margin` below the best)."""
+    picked = interview_order(retrieval)[:top_k]
+    if len(picked) >= top_k or per_interview <= 1 or not picked:
+        return picked
+    floor = retrieval.hits[0].score - margin
+    more: dict[str, list[Hit]] = {h.chunk.source: [] for h in picked}
+    chosen = {id(h) for h in picked}
+    for hit in retrieval.hits:
+        if hit.chunk.source in more and id(hit) not in chosen and hit.score >= floor:
+            more[hit.chunk.source].append(hit)
+    for extra in range(per_interview - 1):
+        for first in list(picked):
+            if len(picked) >= top_k:
+                return picked
+            queue = more.get(first.chunk.source, [])
+            if len(queue) > extra:
+                picked.append(queue[extra])
+    return picked
+
+
 class Answerer:
     """Answers questions from the current index generation; `reload()` swaps in a newer one."""
 
@@ -283,8 +307,8 @@ class Answerer:
         interviews = len({h.chunk.source for h in retrieval.hits})
         if interviews:
             per_interview = max(per_interview, -(-top_k // interviews))
-        if per_interview == 1 and not single:
-            hits = interview_order(retrieval)[:top_k]
+        if spans_adopters(question) and not single:
+            hits = spread_citations(retrieval, top_k, per_interview)
         else:
             hits = select_citations(retrieval, top_k, None if single else per_interview)
         evidence = assess(retriever, retrieval, hits, question=question)

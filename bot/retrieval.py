@@ -48,6 +48,8 @@ class RetrievalParams:
     scope_terms: float = 1.0  # 1: the project of "<P> adopters" leaves the keyword match like a named adopter
     interview_kw: float = 0.0  # BM25 of the question over each whole interview (standard scores over interviews)
     described_query: float = 0.5  # passage cosines use the question without its description (0-1 mix)
+    described_local: float = 0.0  # a description matching one interview by this many standard scores more
+    # than any other: its passages are ranked among themselves like a named adopter's (0: never)
     described_dense: float = 2.5  # best cosine of the description alone with a sentence of an interview's profile
 
 
@@ -383,9 +385,19 @@ class Retriever:
             fused += p.profile * _z(self._profiles.scores(qterms))[self.doc_of] * self._profile_weight
         if described and p.described:
             fused += p.described * _z(self._profiles.scores(sorted(described)))[self.doc_of]
+        described_doc = -1
         if described and p.described_dense and self.aux is not None and len(self._profile_sentences):
-            fused += p.described_dense * _z(self._description_match(descriptions(query)))[self.doc_of]
-        interview_kw = _z(self._interviews.scores(qterms)) if len(self._centroids) else np.zeros(0)
+            match = _z(self._description_match(descriptions(query)))
+            fused += p.described_dense * match[self.doc_of]
+            if p.described_local and len(match) > 1:
+                first, second = np.sort(match)[::-1][:2]
+                if first - second >= p.described_local:
+                    described_doc = int(np.argmax(match))
+        # Over whole interviews a project's name only says which project an interview is about (the project
+        # boost's job), so named projects' words are left out of this match.
+        pnames = set().union(*(self._project_terms.get(name, set()) for name in projects))
+        interview_kw = (_z(self._interviews.scores([t for t in qterms if t not in pnames]))
+                        if len(self._centroids) else np.zeros(0))
         if p.interview_kw and len(interview_kw):
             fused += p.interview_kw * interview_kw[self.doc_of]
         named_rows = None
@@ -394,6 +406,8 @@ class Retriever:
             fused += p.adopter_boost * named_rows
         if adopter and p.filter_local:
             named_rows = np.array([matches(c, None, adopter) for c in self.index.chunks], dtype=bool)
+        if named_rows is None and described_doc >= 0:
+            named_rows = self.doc_of == described_doc
         if named_rows is not None:
             if p.local_z and named_rows.sum() > 2:
                 # Which of the named interview's passages answers is decided among its passages: standard
