@@ -149,4 +149,8 @@ class KeywordIndex:
         if not known or not self.size:
             return np.zeros(self.size, dtype=np.float32)
         cols = np.searchsorted(self._terms, np.array(known, dtype=np.int32))
-        return np.asarray(self._matrix[:, cols].sum(axis=1), dtype=np.float32).ravel()
+        m = self._matrix
+        spans = [slice(m.indptr[c], m.indptr[c + 1]) for c in cols.tolist()]
+        rows = np.concatenate([m.indices[s] for s in spans])
+        weights = np.concatenate([m.data[s] for s in spans])
+        return np.bincount(rows, weights=weights, minlength=self.size).astype(np.float32)
