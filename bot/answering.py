@@ -28,7 +28,7 @@ PER_INTERVIEW = 1  # citations per interview when a question spans adopters
 # Citations per interview when the question asks about one adopter without naming it ("the German
 # integrator"): the answer often spans two passages of that interview.
 PER_INTERVIEW_SINGLE = 3
-CITE_MARGIN = 7.0  # a passage scoring this far (fused score) below the best is not cited
+CITE_MARGIN = 8.0  # a passage scoring this far (fused score) below the best is not cited
 # Questions spanning adopters cite one passage per interview, interviews chosen by `interview_order`:
 SPAN_MARGIN = 10.0  # an interview whose best passage is this far below the best is not cited
 SECOND_PASSAGE = 0.5  # share of an interview's second-best passage score in its evidence

@@ -29,7 +29,7 @@ class RetrievalParams:
     sentence: float = 1.5  # best cosine of question and one sentence of the passage
     heading_dense: float = 0.25  # cosine of question and the interview question the passage answers
     body: float = 1.0  # BM25 over the interview question + passage text
-    sentence_kw: float = 0.0  # BM25 of the passage's best-matching sentence
+    sentence_kw: float = 0.5  # BM25 of the passage's best-matching sentence
     heading: float = 1.0  # BM25 over project, adopter, section and question
     interview: float = 0.6  # cosine of question and the interview's centroid (whole-interview topic)
     profile: float = 1.0  # BM25 of question and who the interviewee is (title, preamble, first section)
@@ -42,7 +42,7 @@ class RetrievalParams:
     local_z: float = 1.0  # within a named adopter's interview, passage signals standardised over its passages (0-1 mix)
     places: float = 1.0  # 1: a demonym in a description also matches its country ("German" -> "Germany")
     filter_local: float = 1.0  # 1: with an `adopter` filter, its passages are ranked like a named adopter's
-    scope_boost: float = 12.0  # project boost when the question is about "<P> adopters"
+    scope_boost: float = 20.0  # project boost when the question is about "<P> adopters"
     scope_share: float = 0.0  # share of the project boost kept by projects named as topic beside "<P> adopters"
     candidates: int = 60  # passages re-ranked for diversity
     scope_terms: float = 1.0  # 1: the project of "<P> adopters" leaves the keyword match like a named adopter
