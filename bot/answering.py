@@ -9,7 +9,7 @@ from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 
-from bot import store
+from bot import memory, store
 from bot.chunking import Chunk
 from bot.config import Settings
 from bot.embedding import Embedder, settings_embedder
@@ -277,6 +277,7 @@ class Answerer:
                 except Exception as exc:  # noqa: BLE001 - passage vectors alone still answer
                     logger.warning("sentence vectors unavailable, ranking by passages only: %s", exc)
             self._retriever = Retriever(index, self.embedder, aux=aux)
+            memory.trim()  # the previous generation's objects and the build's temporaries are freed now
             logger.info("index generation %s loaded: %d chunks", generation, len(index.chunks))
             return True
 
