@@ -48,7 +48,7 @@ class RetrievalParams:
     scope_terms: float = 1.0  # 1: the project of "<P> adopters" leaves the keyword match like a named adopter
     interview_kw: float = 0.0  # BM25 of the question over each whole interview (standard scores over interviews)
     described_query: float = 0.5  # passage cosines use the question without its description (0-1 mix)
-    described_local: float = 0.0  # a description matching one interview by this many standard scores more
+    described_local: float = 0.5  # a description matching one interview by this many standard scores more
     # than any other: its passages are ranked among themselves like a named adopter's (0: never)
     described_dense: float = 2.5  # best cosine of the description alone with a sentence of an interview's profile
 
@@ -420,6 +420,9 @@ class Retriever:
                 cur = fused[named_rows]
                 sd = float(local.std()) or 1.0
                 mixed = float(cur.mean()) + local * (float(cur.std()) / sd)
+                if described_doc >= 0 and not adopters and not adopter:
+                    # Described, not named: no boost lifts the interview, so its best passage keeps its score.
+                    mixed += float(cur.max()) - float(mixed.max())
                 fused[named_rows] = (1 - p.local_z) * cur + p.local_z * mixed
         if projects:
             # Named projects share the boost by how often each is named: in "how do KServe adopters feel
