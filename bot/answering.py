@@ -33,6 +33,7 @@ CITE_MARGIN = 8.0  # a passage scoring this far (fused score) below the best is 
 SPAN_MARGIN = 10.0  # an interview whose best passage is this far below the best is not cited
 SECOND_PASSAGE = 0.5  # share of an interview's second-best passage score in its evidence
 INTERVIEW_KEYWORD = 2.0  # weight of the question's BM25 over the whole interview (standard score)
+PROJECT_PENALTY = 2.0  # taken off an interview's evidence per interview of its project already cited
 
 
 class NotReady(RuntimeError):
@@ -182,7 +183,7 @@ def select_citations(retrieval: Retrieval, top_k: int, per_interview: int | None
 
 
 def interview_order(retrieval: Retrieval, second: float = SECOND_PASSAGE, keyword: float = INTERVIEW_KEYWORD,
-                    margin: float = SPAN_MARGIN) -> list[Hit]:
+                    margin: float = SPAN_MARGIN, project_penalty: float = PROJECT_PENALTY) -> list[Hit]:
     """Each interview's best hit, interviews ordered by their evidence as a whole (questions spanning adopters).
 
     An interview's score is its best passage's, plus `second` times its second-best passage's (the theme
@@ -205,8 +206,19 @@ def interview_order(retrieval: Retrieval, second: float = SECOND_PASSAGE, keywor
         whole = float(kw[hit.doc]) if kw is not None and 0 <= hit.doc < len(kw) else 0.0
         return hit.score + second * runner_up.get(hit.chunk.source, hit.score) + keyword * whole
 
-    kept = [h for h in best.values() if h.score >= top - margin]
-    return sorted(kept, key=evidence, reverse=True)
+    kept = sorted((h for h in best.values() if h.score >= top - margin), key=evidence, reverse=True)
+    if not project_penalty or retrieval.scores.projects or len({h.chunk.project for h in kept}) < 2:
+        return kept
+    # A question about adopters in general (no project named): each interview already taken from a project costs the next
+    # interview of that project `project_penalty`, so one project's interviews don't fill every place.
+    ordered: list[Hit] = []
+    taken: dict[str, int] = {}
+    while kept:
+        pick = max(kept, key=lambda h: evidence(h) - project_penalty * taken.get(h.chunk.project, 0))
+        kept.remove(pick)
+        ordered.append(pick)
+        taken[pick.chunk.project] = taken.get(pick.chunk.project, 0) + 1
+    return ordered
 
 
 def spread_citations(retrieval: Retrieval, top_k: int, per_interview: int = 1,
