@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,16 +59,26 @@ class Interview:
 
 def iter_files(corpus_dir: Path) -> Iterator[Path]:
     """Yield interview files under `corpus_dir` (nested folders included), sorted, hidden ones skipped."""
-    for path in sorted(corpus_dir.rglob("*")):
-        rel = path.relative_to(corpus_dir)
-        if any(part.startswith(".") for part in rel.parts):
-            continue
-        if path.is_file() and path.suffix.lower() in SUFFIXES and path.name.lower() != "readme.md":
-            yield path
+    found: list[str] = []
+    for root, dirs, files in os.walk(corpus_dir):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        rel_root = os.path.relpath(root, corpus_dir)
+        for name in files:
+            lower = name.lower()
+            if name.startswith(".") or lower == "readme.md" or os.path.splitext(lower)[1] not in SUFFIXES:
+                continue
+            rel = name if rel_root == "." else os.path.join(rel_root, name)
+            if os.path.isfile(os.path.join(root, name)):  # not a broken link
+                found.append(rel)
+    for rel in sorted(found, key=lambda r: r.split(os.sep)):  # Path order: folder by folder
+        yield corpus_dir / rel
 
 
 def relative_source(path: Path, corpus_dir: Path) -> str:
     """The file's path relative to the corpus folder, with `/` separators."""
+    full, base = str(path), str(corpus_dir)
+    if full.startswith(base + os.sep):  # the usual case, without pathlib's slow relative_to
+        return full[len(base) + 1:].replace(os.sep, "/")
     return path.relative_to(corpus_dir).as_posix()
 
 
