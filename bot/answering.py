@@ -209,8 +209,9 @@ def interview_order(retrieval: Retrieval, second: float = SECOND_PASSAGE, keywor
     kept = sorted((h for h in best.values() if h.score >= top - margin), key=evidence, reverse=True)
     if not project_penalty or retrieval.scores.projects or len({h.chunk.project for h in kept}) < 2:
         return kept
-    # A question about adopters in general (no project named): each interview already taken from a project costs the next
-    # interview of that project `project_penalty`, so one project's interviews don't fill every place.
+    # A question about adopters in general (no project named): each interview already taken from a project
+    # costs the next interview of that project `project_penalty`, so one project's interviews don't fill
+    # every place.
     ordered: list[Hit] = []
     taken: dict[str, int] = {}
     while kept:
@@ -324,7 +325,7 @@ class Answerer:
             hits = spread_citations(retrieval, top_k, per_interview)
         else:
             hits = select_citations(retrieval, top_k, None if single else per_interview)
-        evidence = assess(retriever, retrieval, hits, question=question)
+        evidence = assess(retriever, retrieval, hits, question=question, single=single)
         if not hits or not is_answered(evidence):
             logger.debug("not answered: %s", evidence)
             return not_covered(question, retrieval.hits[:top_k], took())
