@@ -186,9 +186,10 @@ def interview_order(retrieval: Retrieval, second: float = SECOND_PASSAGE, keywor
                     margin: float = SPAN_MARGIN, project_penalty: float = PROJECT_PENALTY) -> list[Hit]:
     """Each interview's best hit, interviews ordered by their evidence as a whole (questions spanning adopters).
 
-    An interview's score is its best passage's, plus `second` times its second-best passage's (the theme
-    comes up more than once), plus `keyword` times the standard score of the question's BM25 over the
-    whole interview; interviews whose best passage is more than `margin` below the top one are left out.
+    An interview's score is its best passage's, plus `second` times its second-best candidate's (its best
+    again when it has one candidate: one passage that answers is enough), plus `keyword` times the standard
+    score of the question's BM25 over the whole interview; interviews whose best passage is more than
+    `margin` below the top one are left out.
     """
     if not retrieval.hits:
         return []

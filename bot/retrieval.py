@@ -50,6 +50,7 @@ class RetrievalParams:
     described_query: float = 0.5  # passage cosines use the question without its description (0-1 mix)
     described_local: float = 0.5  # a description matching one interview by this many standard scores more
     # than any other: its passages are ranked among themselves like a named adopter's (0: never)
+    described_boost: float = 3.0  # added to the passages of a clearly described interview (see described_local)
     described_dense: float = 2.5  # best cosine of the description alone with a sentence of an interview's profile
 
 
@@ -408,6 +409,7 @@ class Retriever:
             named_rows = np.array([matches(c, None, adopter) for c in self.index.chunks], dtype=bool)
         if named_rows is None and described_doc >= 0:
             named_rows = self.doc_of == described_doc
+            fused += p.described_boost * named_rows
         if named_rows is not None:
             if p.local_z and named_rows.sum() > 2:
                 # Which of the named interview's passages answers is decided among its passages: standard
