@@ -237,11 +237,12 @@ def spread_citations(retrieval: Retrieval, top_k: int, per_interview: int = 1,
     for hit in retrieval.hits:
         if hit.chunk.source in more and id(hit) not in chosen and hit.score >= floor:
             more[hit.chunk.source].append(hit)
+    firsts = list(picked)
     for extra in range(per_interview - 1):
-        for first in list(picked):
+        for first in firsts:
             if len(picked) >= top_k:
                 return picked
-            queue = more.get(first.chunk.source, [])
+            queue = more[first.chunk.source]
             if len(queue) > extra:
                 picked.append(queue[extra])
     return picked

@@ -6,12 +6,14 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from bot.answering import NOT_COVERED, Answer, Answerer
+from bot.answering import NOT_COVERED, Answer, Answerer, interview_order, spread_citations
+from bot.chunking import Chunk
 from bot.quotes import choose, pick_quote
-from bot.retrieval import normalize_name
+from bot.retrieval import Hit, Retrieval, Scores, normalize_name
 from bot.text import normalize_space, split_sentences
 from tests.conftest import DEV_SET
 
@@ -76,8 +78,6 @@ def test_a_short_best_sentence_takes_the_next_one_along(fake_answerer: Answerer)
     quote = pick_quote(chunk, ["long", "use"])
     assert normalize_space(quote.text) == normalize_space(chunk.text)  # "Since 2021, ..." is one sentence
     sentences = split_sentences(["5+ years. Platform development started at the end of 2019 or the beginning of 2020 with a small team of engineers. We love it."], 1)
-    import numpy as np
-
     assert choose(np.array([0.9, 0.2, 0.1]), sentences) == (0, 1)
     assert choose(np.array([0.1, 0.2, 0.9]), sentences, max_sentences=1) == (2, 2)
 
@@ -105,3 +105,49 @@ def test_real_answers_keep_the_contract_and_refuse_unknown_companies(real_answer
     single = real_answerer.ask("What did the European cash-flow fintech say about the authorization engine?", 5)
     sources = [c.source for c in single.citations]
     assert max(sources.count(s) for s in sources) >= 2
+
+
+def _hit(source: str, project: str, score: float, doc: int) -> Hit:
+    chunk = Chunk(f"{source}#{score}", source, project, source.removesuffix(".md"), "s", "q?", ("q?",), "t", 1, 1, "t")
+    return Hit(chunk, score, 0.5, doc=doc)
+
+
+def _retrieval(hits: list[Hit], interview_kw: list[float] | None = None, projects: tuple[str, ...] = ()) -> Retrieval:
+    zeros = np.zeros(len(hits))
+    scores = Scores(zeros, zeros, zeros, zeros, None, zeros, projects=set(projects),
+                    interview_kw=None if interview_kw is None else np.array(interview_kw))
+    return Retrieval(sorted(hits, key=lambda h: -h.score), scores)
+
+
+def test_spanning_questions_rank_interviews_by_their_whole_evidence() -> None:
+    # a: one strong passage and a weak one; b: two good ones; c: one passage, far below; d: out of the margin.
+    hits = [_hit("a.md", "P", 10.0, 0), _hit("a.md", "P", 2.0, 0), _hit("b.md", "Q", 9.5, 1),
+            _hit("b.md", "Q", 9.0, 1), _hit("c.md", "R", 7.0, 2), _hit("d.md", "S", -1.0, 3)]
+    retrieval = _retrieval(hits, interview_kw=[0.0, 0.0, 0.0, 0.0])
+    order = lambda **kw: [h.chunk.source for h in interview_order(retrieval, **kw)]  # noqa: E731
+    assert order(second=0.0, keyword=0.0, project_penalty=0.0) == ["a.md", "b.md", "c.md"]  # best passage only
+    assert order(second=0.5, keyword=0.0, project_penalty=0.0) == ["b.md", "a.md", "c.md"]  # b's theme recurs
+    # The question's words all over an interview lift it: c's whole interview matches best.
+    keyword = _retrieval(hits, interview_kw=[0.0, 0.0, 3.0, 0.0])
+    assert [h.chunk.source for h in interview_order(keyword, 0.5, 2.0, project_penalty=0.0)][0] == "c.md"
+    assert all(h.score == max(x.score for x in hits if x.chunk.source == h.chunk.source)
+               for h in interview_order(retrieval))  # each interview is cited by its best passage
+
+
+def test_one_project_does_not_take_every_place_unless_the_question_names_it() -> None:
+    hits = [_hit("p1.md", "P", 10.0, 0), _hit("p2.md", "P", 9.8, 1), _hit("p3.md", "P", 9.6, 2),
+            _hit("q1.md", "Q", 9.0, 3)]
+    general = [h.chunk.source for h in interview_order(_retrieval(hits), project_penalty=2.0)]
+    assert general[:2] == ["p1.md", "q1.md"] and set(general) == {"p1.md", "p2.md", "p3.md", "q1.md"}
+    named = [h.chunk.source for h in interview_order(_retrieval(hits, projects=("p",)), project_penalty=2.0)]
+    assert named[:3] == ["p1.md", "p2.md", "p3.md"]
+
+
+def test_spread_citations_take_one_per_interview_before_any_second() -> None:
+    hits = [_hit("a.md", "P", s, 0) for s in (10.0, 9.0, 8.0)] + [_hit("b.md", "P", s, 1) for s in (9.5, 3.0, 1.0)]
+    retrieval = _retrieval(hits)
+    picked = spread_citations(retrieval, 5, per_interview=3, margin=8.0)
+    assert [(h.chunk.source, h.score) for h in picked] == [("a.md", 10.0), ("b.md", 9.5), ("a.md", 9.0),
+                                                           ("b.md", 3.0), ("a.md", 8.0)]
+    assert len(spread_citations(retrieval, 5, per_interview=1)) == 2  # one each, even if fewer than asked
+    assert [h.score for h in spread_citations(retrieval, 5, per_interview=3, margin=2.0)] == [10.0, 9.5, 9.0, 8.0]

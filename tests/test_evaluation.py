@@ -120,7 +120,7 @@ def test_eval_cli_prints_a_table_and_json(fake_settings, tmp_path: Path, monkeyp
 
 
 # Measured on dev.jsonl (BENCHMARKS.md "Retrieval quality"); floors sit a few points below.
-FLOORS = {"recall@5": 0.86, "mrr@10": 0.70, "quote_hit": 0.82, "thematic_coverage": 0.63}
+FLOORS = {"recall@5": 0.92, "mrr@10": 0.82, "quote_hit": 0.88, "thematic_coverage": 0.75}
 
 
 @pytest.mark.slow
@@ -132,4 +132,4 @@ def test_dev_set_scores_stay_above_the_floors(real_answerer: Answerer) -> None:
     for key, floor in FLOORS.items():
         assert overall[key] >= floor, (key, overall[key])
     assert overall["false_refusals"] <= 0.05
-    assert overall["unanswerable_flagged"] >= 2 / 3
+    assert overall["unanswerable_flagged"] >= 2 / 3  # 3/3 measured

@@ -136,6 +136,21 @@ def test_real_names_steer_and_filters_hold(real_answerer: Answerer) -> None:
 
 
 @pytest.mark.slow
+def test_real_descriptions_sharing_no_word_with_the_profile_are_found_by_meaning(real_answerer: Answerer) -> None:
+    """The description alone is embedded and matched with the sentences that say who each interviewee is."""
+    retriever = real_answerer._current()
+    cases = [("What did the meeting-notes AI company say about the docs?", "Read AI"),
+             ("What did the online gaming company say about the file system?", "NetEase"),
+             ("How did the Chinese e-commerce giant adopt the storage project?", "JD.com")]
+    keyword_only = retriever.with_params(described_dense=0.0, described_query=0.0, described_local=0.0,
+                                         described_boost=0.0)
+    for question, adopter in cases:
+        assert retriever.search(question, 1)[0].chunk.adopter == adopter, question
+    # By the profiles' words alone at least one of them goes to another interview.
+    assert any(keyword_only.search(q, 1)[0].chunk.adopter != a for q, a in cases)
+
+
+@pytest.mark.slow
 def test_real_named_template_questions_find_the_passage_that_answers(real_answerer: Answerer) -> None:
     """Questions naming an adopter, asked like the interview template, rank that template's passage first."""
     retriever = real_answerer._current()
