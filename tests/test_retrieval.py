@@ -136,7 +136,7 @@ def test_real_names_steer_and_filters_hold(real_answerer: Answerer) -> None:
 
 
 @pytest.mark.slow
-def test_real_descriptions_sharing_no_word_with_the_profile_are_found_by_meaning(real_answerer: Answerer) -> None:
+def test_real_descriptions_worded_unlike_the_intro_are_found_by_meaning(real_answerer: Answerer) -> None:
     """The description alone is embedded and matched with the sentences that say who each interviewee is."""
     retriever = real_answerer._current()
     cases = [("What did the meeting-notes AI company say about the docs?", "Read AI"),
