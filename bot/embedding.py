@@ -92,6 +92,10 @@ class SentenceTransformerEmbedder:
         """Load the model now (otherwise the first call does)."""
         self._load()
 
+    def warm_up_documents(self) -> None:
+        """Load what embedding passages needs (the model itself)."""
+        self._load()
+
     def embed_documents(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         """Vectors for passages, batched, with a progress bar when asked and stderr is a terminal."""
         if not texts:
@@ -187,6 +191,10 @@ class OnnxQueryEmbedder:
         """Load the query encoder now (otherwise the first question does)."""
         if self._query_encoder() is None:
             self._documents.warm_up()
+
+    def warm_up_documents(self) -> None:
+        """Load the torch model for passages now (`--watch` does, so the first rebuild doesn't wait for it)."""
+        self._documents.warm_up()
 
     def embed_documents(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         """Vectors for passages: the torch model, as in the index."""

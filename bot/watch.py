@@ -74,7 +74,19 @@ class CorpusWatcher:
             self._thread = threading.Thread(target=self._run, name="qabot-watch", daemon=True)
             self._worker.start()
             self._thread.start()
+            threading.Thread(target=self._warm_up, name="qabot-watch-warm-up", daemon=True).start()
         return self
+
+    def _warm_up(self) -> None:
+        """Load the passage model in the background, so the first file saved is answerable as fast as the rest
+        (questions use the ONNX encoder; only rebuilds need torch, ~5 s to load)."""
+        warm = getattr(self.maintainer.answerer.embedder, "warm_up_documents", None)
+        if warm is None:
+            return
+        try:
+            warm()
+        except Exception as exc:  # noqa: BLE001 - the first rebuild will load it (and report a failure) itself
+            logger.warning("could not load the embedding model ahead of the first rebuild: %s", exc)
 
     def wait_ready(self, timeout: float = 10.0) -> bool:
         """Block until the file watcher is active and the start-up catch-up build is done."""

@@ -139,6 +139,17 @@ def test_changes_made_while_not_watching_are_caught_up_at_start(fake_answerer: A
     assert not watcher.status()["watching"]
 
 
+def test_watching_loads_the_passage_model_ahead_of_the_first_rebuild(fake_answerer: Answerer,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded = threading.Event()
+    monkeypatch.setattr(fake_answerer.embedder, "warm_up_documents", loaded.set, raising=False)
+    watcher = start_watching(fake_answerer.settings, IndexMaintainer(fake_answerer, poll_seconds=0))
+    try:
+        assert loaded.wait(5), "the passage model was not loaded at start"
+    finally:
+        watcher.stop()
+
+
 def test_watching_a_missing_folder_is_a_clear_error(fake_answerer: Answerer, tmp_path: Path) -> None:
     settings = fake_answerer.settings.replace(corpus_dir=tmp_path / "nope")
     with pytest.raises(CorpusError, match="does not exist"):
