@@ -46,7 +46,9 @@ class RetrievalParams:
     scope_share: float = 0.0  # share of the project boost kept by projects named as topic beside "<P> adopters"
     candidates: int = 60  # passages re-ranked for diversity
     scope_terms: float = 1.0  # 1: the project of "<P> adopters" leaves the keyword match like a named adopter
-    interview_kw: float = 0.0  # BM25 of the question over each whole interview (standard scores over interviews)
+    # BM25 of the question over each whole interview (standard scores over interviews) in passage ranking;
+    # off: it only picks the interviews a plural question cites (Scores.interview_kw, answering.py)
+    interview_kw: float = 0.0
     described_query: float = 0.5  # passage cosines use the question without its description (0-1 mix)
     described_local: float = 0.5  # a description matching one interview by this many standard scores more
     # than any other: its passages are ranked among themselves like a named adopter's (0: never)
