@@ -51,7 +51,7 @@ class Evidence:
 
 
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*")
-# Words that describe where someone is ("the German integrator", "a Southeast Asian super-app"), not who.
+# Words that describe where someone is ("the Dutch bank", "a South American retailer"), not who.
 _PLACE_WORD = re.compile(r"(?:an|ese|ish|ic|i)$|^(?:north|south|east|west)", re.IGNORECASE)
 
 

@@ -37,7 +37,7 @@ class RetrievalParams:
     adopter_boost: float = 6.0  # added when the question names the passage's adopter
     project_boost: float = 2.5  # added (shared among named projects) when it names the passage's project
     repeat_penalty: float = 0.2  # ranking: subtracted per passage already ranked from the same interview
-    described: float = 0.5  # BM25 of the adopter description alone ("the German integrator") vs profiles
+    described: float = 0.5  # BM25 of the adopter description alone ("the Dutch bank") vs profiles
     strip_description: float = 1.0  # 1: the description's words leave the passage-level keyword match
     local_z: float = 1.0  # within a named adopter's interview, passage signals standardised over its passages (0-1 mix)
     places: float = 1.0  # 1: a demonym in a description also matches its country ("German" -> "Germany")
@@ -171,7 +171,7 @@ def scoped_projects(query: str, projects: set[str]) -> set[str]:
     return scoped
 
 
-# "the German integrator", "the business-operations AI startup": an adopter described instead of named.
+# "the Dutch bank", "the ride-hailing company": an adopter described instead of named.
 _MODIFIER = r"(?!(?:the|a|an|of|to|in|on|at|for|with|and|or|by|its|their|project)\b)[\w-]+\s+"
 _DESCRIPTION = re.compile(
     r"\bthe\s+((?:" + _MODIFIER + r"){1,6}?(?:startup|company|integrator|vendor|fintech|giant|super-?app|provider|"
@@ -180,7 +180,7 @@ _DESCRIPTION = re.compile(
 
 
 def descriptions(query: str) -> list[str]:
-    """Phrases that describe an adopter without naming it ("the Indonesian super-app")."""
+    """Phrases that describe an adopter without naming it ("the Nordic payments fintech")."""
     return [m.group(1) for m in _DESCRIPTION.finditer(query)]
 
 
@@ -291,7 +291,7 @@ class Retriever:
         rows_of: dict[int, list[int]] = {}
         for r, d in enumerate(self.doc_of.tolist()):
             rows_of.setdefault(d, []).append(r)
-        # Who each interviewee is, so a description ("the German integrator") finds the right interview.
+        # Who each interviewee is, so a description ("the Dutch bank") finds the right interview.
         in_profile = {r for d in range(len(sources)) for r in _profile_rows(chunks, rows_of[d])}
         self._profile_weight = np.array([p_self if r in in_profile else 1.0 for r in range(len(chunks))],
                                         dtype=np.float32) if (p_self := self.params.profile_self) != 1.0 else 1.0
@@ -349,7 +349,7 @@ class Retriever:
             named |= set().union(*(self._project_terms.get(s, set()) for s in scoped_projects(query, projects)))
         described = set(terms(" ".join(descriptions(query)))) if not adopters else set()
         if described and p.places:
-            # "the German integrator" is introduced as "one of the leading system integrators in Germany".
+            # A demonym also matches its country: "the Italian retailer" is introduced as "... in Italy".
             words = re.findall(r"[A-Za-z]+", " ".join(descriptions(query)))
             described |= {t for w in words if w[:1].isupper() for v in place_variants(w) for t in terms(v)
                           if t in self._profiles.vocab}
@@ -384,7 +384,7 @@ class Retriever:
             fused += p.interview * _z(_dot(self._centroids, qv))[self.doc_of]
         if p.profile:
             # The profile passages themselves already match the description word for word: the boost goes
-            # to the rest of the interview, where the answer to "what did the German integrator say" is.
+            # to the rest of the interview, where the answer to "what did the Dutch bank say" is.
             fused += p.profile * _z(self._profiles.scores(qterms))[self.doc_of] * self._profile_weight
         if described and p.described:
             fused += p.described * _z(self._profiles.scores(sorted(described)))[self.doc_of]
@@ -429,12 +429,12 @@ class Retriever:
                     mixed += float(cur.max()) - float(mixed.max())
                 fused[named_rows] = (1 - p.local_z) * cur + p.local_z * mixed
         if projects:
-            # Named projects share the boost by how often each is named: in "how do KServe adopters feel
-            # about KServe depending on Knative?" KServe gets two thirds.
+            # Named projects share the boost by how often each is named: in "do Tekton adopters find Tekton
+            # harder to run than Kubernetes?" Tekton gets two thirds.
             counts = {name: max(1, name_counts(query, name)) for name in projects}
             scoped = scoped_projects(query, projects)
             if scoped and p.scope_share < 1.0:
-                # "How do KServe adopters feel about Knative?": the answer is in KServe interviews.
+                # "What do Tekton adopters think of Kubernetes?": the answer is in Tekton interviews.
                 counts = {name: c * (1.0 if name in scoped else p.scope_share) for name, c in counts.items()}
             total = sum(counts.values())
             boost = p.scope_boost if scoped else p.project_boost
