@@ -109,7 +109,7 @@ def test_text_vectors_are_cached_and_only_new_texts_are_embedded(fake_settings, 
     aux = text_vectors(fake_settings.index_dir, index.chunks, embedder)
     assert embedder.calls == calls  # everything came from the cache
     retriever = Retriever(index, embedder, aux=aux)
-    assert retriever.aux is not None and len(aux.sentence_owner) == len(retriever.sentences)
+    assert retriever.aux is not None and len(aux.sentence_owner) == retriever.sentence_count
     assert len(aux.heading_vectors) == len(index.chunks)
     # A damaged cache is rebuilt, not fatal.
     cache_path(fake_settings.index_dir, embedder.name).write_bytes(b"garbage")
