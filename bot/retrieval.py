@@ -231,6 +231,8 @@ def _dot(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
 
 
 Z_CAP = 6.0  # standard scores are clipped here so one runaway signal can't outvote all the others
+DENSE_CANDIDATES = 2000  # passages scored through an IVF index per question (large indexes only)
+DENSE_SAMPLE = 4096  # passages whose exact cosines give the spread of all cosines (large indexes only)
 
 
 def _z(x: np.ndarray) -> np.ndarray:
@@ -311,9 +313,50 @@ class Retriever:
         dim = self._vectors.shape[1] if self._vectors.ndim == 2 and len(self._vectors) else 1
         self._centroids = np.zeros((len(sources), dim), dtype=np.float32)
         if len(chunks):
-            np.add.at(self._centroids, self.doc_of, self._vectors)
+            from scipy.sparse import csr_matrix
+
+            members = csr_matrix((np.ones(len(chunks), dtype=np.float32), (self.doc_of, np.arange(len(chunks)))),
+                                 shape=(len(sources), len(chunks)))
+            self._centroids = np.asarray(members @ self._vectors, dtype=np.float32)
             norms = np.linalg.norm(self._centroids, axis=1, keepdims=True)
             self._centroids /= np.where(norms > 0, norms, 1.0)
+        # An approximate (IVF) index is large: each question scores the DENSE_CANDIDATES nearest passages through
+        # it instead of scanning every vector, so the vector file is not kept in memory (pages dropped here).
+        self._dense_sample: np.ndarray | None = None
+        if index.manifest.ann != "flat" and len(chunks) > DENSE_CANDIDATES:
+            rows = np.sort(np.random.default_rng(0).choice(len(chunks), min(DENSE_SAMPLE, len(chunks)),
+                                                            replace=False))
+            self._dense_sample = np.array(self._vectors[rows], dtype=np.float32)
+            mapped = getattr(index.vectors, "_mmap", None)
+            if mapped is not None and hasattr(mapped, "madvise"):
+                import mmap
+
+                mapped.madvise(mmap.MADV_DONTNEED)
+
+    def _dense(self, qv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cosine of the question with every passage, and its standard scores.
+
+        Flat index: exact, by a scan. IVF index: the DENSE_CANDIDATES nearest passages get the index's (8-bit)
+        cosines, every other passage the mean of the sampled cosines below the candidates' lowest; the standard
+        scores use the mean and spread of DENSE_SAMPLE passages' exact cosines, as a full scan would."""
+        n = len(self.index.chunks)
+        if not n:
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.float32)
+        if self._dense_sample is None:
+            dense = _dot(self._vectors, qv)
+            return dense, _z(dense)
+        q = np.ascontiguousarray(np.asarray(qv, dtype=np.float32).reshape(1, -1))
+        scores, rows = self.index.faiss_index.search(q, DENSE_CANDIDATES)
+        keep = rows[0] >= 0
+        rows, scores = rows[0][keep], scores[0][keep]
+        sample = _dot(self._dense_sample, qv)
+        floor = float(scores.min()) if len(scores) else float(sample.max())
+        below = sample[sample < floor]
+        dense = np.full(n, float(below.mean()) if len(below) else floor, dtype=np.float32)
+        dense[rows] = scores
+        sd = float(sample.std())
+        z = np.clip((dense - float(sample.mean())) / sd, -Z_CAP, Z_CAP) if sd > 1e-9 else np.zeros_like(dense)
+        return dense, z.astype(np.float32)
 
     def sentences_of(self, row: int) -> list[Sentence]:
         """The sentences of the passage in `row` (positions `sentence_rows[row]` in the numbering)."""
@@ -370,11 +413,11 @@ class Retriever:
             stripped = self.embedder.embed_query(embedding_query(without_descriptions(query)))
             mix = (1 - p.described_query) * np.asarray(qv, dtype=np.float32) + p.described_query * stripped
             qv_pass = mix / (float(np.linalg.norm(mix)) or 1.0)
-        dense = _dot(self._vectors, qv_pass) if n else np.zeros(0, dtype=np.float32)
+        dense, dense_z = self._dense(qv_pass)
         body = self._body.scores(qterms)
         sentence_kw = self._sentence_kw.scores(qterms)
         heading_kw = self._heading.scores(qterms)
-        fused = p.dense * _z(dense) + p.body * _z(body) + p.heading * _z(heading_kw)
+        fused = p.dense * dense_z + p.body * _z(body) + p.heading * _z(heading_kw)
         if p.sentence_kw and len(sentence_kw):
             best_kw = np.zeros(n, dtype=np.float32)
             np.maximum.at(best_kw, self._sentence_owner, sentence_kw)
@@ -387,7 +430,7 @@ class Retriever:
             sentence = np.where(best > -1.0, best, dense)  # a chunk without sentences keeps its cosine
             heading_cos = _dot(self.aux.heading_vectors, qv_pass)
             fused += p.heading_dense * _z(heading_cos)
-        fused += p.sentence * _z(sentence)
+        fused += p.sentence * (_z(sentence) if sentence_dense is not None else dense_z)
         if p.interview and len(self._centroids):
             fused += p.interview * _z(_dot(self._centroids, qv))[self.doc_of]
         if p.profile:

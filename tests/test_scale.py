@@ -51,6 +51,36 @@ def test_above_threshold_the_index_is_ivf_and_matches_exact_search(small_thresho
     assert np.mean(overlap) >= 0.9  # hashed 64-d test vectors; recall on real-size indexes: bench/build_bench.py
 
 
+def test_large_index_ranks_from_ivf_candidates_like_a_full_scan(small_threshold, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot import retrieval
+
+    corpus, index_dir = tmp_path / "corpus", tmp_path / "index"
+    generate(60, corpus, SHARED_CORPUS, seed=3)
+    emb = FakeEmbedder(dim=64)
+    build(corpus, index_dir, emb)
+    loaded = store.load(index_dir, "fake")
+    exact = retrieval.Retriever(loaded, emb)
+    monkeypatch.setattr(retrieval, "DENSE_CANDIDATES", 60)
+    monkeypatch.setattr(retrieval, "DENSE_SAMPLE", 200)
+    approx = retrieval.Retriever(store.load(index_dir, "fake"), emb)
+    assert approx._dense_sample is not None and exact._dense_sample is None
+    rng = np.random.default_rng(1)
+    agree = []
+    for row in rng.choice(len(loaded.chunks), 30, replace=False):
+        query = loaded.chunks[row].text.split(".")[0]
+        qv = emb.embed_query(query)
+        dense, z = approx._dense(qv)
+        full = np.asarray(loaded.vectors) @ qv
+        top = np.argsort(-dense)[:5]
+        assert np.abs(dense[top] - full[top]).max() < 0.05  # 8-bit codes: close to the exact cosines
+        assert z.max() <= retrieval.Z_CAP and np.isfinite(z).all()
+        got = [h.row for h in approx.retrieve(query, k=5).hits]
+        want = [h.row for h in exact.retrieve(query, k=5).hits]
+        agree.append(len(set(got) & set(want)) / 5)
+    assert np.mean(agree) >= 0.8
+
+
 def test_incremental_ivf_build_reuses_training_and_lists(small_threshold, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     corpus, index_dir = tmp_path / "corpus", tmp_path / "index"
