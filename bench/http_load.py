@@ -21,21 +21,9 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-# Generic questions of the kind people ask; deliberately not taken from any evaluation set.
-QUESTIONS = [
-    "Why did adopters choose this project?",
-    "What challenges did teams face when adopting it?",
-    "How long have organizations used the project in production?",
-    "What features do adopters use most?",
-    "How do teams handle upgrades and version updates?",
-    "What would adopters like the project to improve?",
-    "How did the community help adopters?",
-    "What scale do adopters run at?",
-    "What alternatives did teams evaluate before choosing?",
-    "How is the project used for machine learning model serving?",
-    "What security requirements drove adoption?",
-    "How much did adoption reduce cost?",
-]
+sys.path.insert(0, str(ROOT))
+
+from bench.serve_bench import QUESTIONS  # noqa: E402 - the same generic questions as every load benchmark
 
 
 @dataclass
