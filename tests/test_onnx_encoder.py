@@ -54,7 +54,7 @@ def test_stale_export_is_redone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         calls.append(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"onnx")
-        meta = {"format": onnx_encoder.FORMAT_VERSION, "model_sha256": onnx_encoder._model_fingerprint(model_path)}
+        meta = {"format": onnx_encoder.FORMAT_VERSION, "model_xxh3": onnx_encoder._model_fingerprint(model_path)}
         path.with_suffix(".json").write_text(json.dumps(meta))
         return path
 
