@@ -171,12 +171,10 @@ class OnnxQueryEmbedder:
         if self._encoder is None and not self._fallback:
             with self._lock:
                 if self._encoder is None and not self._fallback:
-                    from bot.onnx_encoder import EncoderError, OnnxQueryEncoder, encoder_file, is_current
+                    from bot.onnx_encoder import EncoderError, OnnxQueryEncoder, ensure_encoder
 
-                    path = encoder_file(self._folder, self.name, self.kind)
                     try:
-                        if not is_current(path, self._model_path()):
-                            self.prepare()
+                        path = ensure_encoder(self._folder, self.name, self._model_path(), self.kind)
                         encoder = OnnxQueryEncoder(path, self._model_path())
                         encoder.load()
                         self._encoder = encoder

@@ -1,8 +1,7 @@
 """The query encoder as an ONNX file: exported once from the bundled model, then run on onnxruntime.
 
-`qabot index` exports all-MiniLM-L6-v2 (transformer + mean pooling + L2 norm) to `INDEX/encoder/` (or
-QABOT_ENCODER_DIR) with torch,
-optionally int8-quantized (dynamic, per channel). `qabot serve` then encodes questions with onnxruntime and the
+`qabot index` exports all-MiniLM-L6-v2 (transformer + mean pooling + L2 norm) with torch to `INDEX/encoder/`
+(or QABOT_ENCODER_DIR), optionally int8-quantized (dynamic, per channel). `qabot serve` then encodes questions with onnxruntime and the
 fast tokenizer only: no torch or sentence-transformers import, so it starts in seconds and a query costs a few
 milliseconds on one core. Passages are still embedded by sentence-transformers at index time.
 """
