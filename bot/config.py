@@ -74,7 +74,7 @@ class Settings:
     watch_max_wait_ms: int = 2000
     watch_polling: bool = False
     torch_threads: int = 1  # intra-op threads per request in `qabot serve`; 0 = torch's default
-    query_encoder: str = "onnx"  # "onnx" (fp32 export), "onnx-int8" or "torch": how questions are embedded
+    query_encoder: str = "onnx-int8"  # "onnx-int8" (int8 export), "onnx" (fp32) or "torch": how questions are embedded
     encoder_dir: Path | None = None  # where the ONNX export lives; None = INDEX_DIR/encoder
 
     @classmethod
@@ -107,7 +107,7 @@ class Settings:
             watch_polling=_env_bool(env, "QABOT_WATCH_POLLING", False),
             torch_threads=_env_int(env, "QABOT_TORCH_THREADS", 1),
             encoder_dir=Path(env["QABOT_ENCODER_DIR"]) if env.get("QABOT_ENCODER_DIR") else None,
-            query_encoder=_env_choice(env, "QABOT_QUERY_ENCODER", ("onnx", "onnx-int8", "torch"), "onnx"),
+            query_encoder=_env_choice(env, "QABOT_QUERY_ENCODER", ("onnx", "onnx-int8", "torch"), "onnx-int8"),
         )
 
     @property

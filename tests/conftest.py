@@ -78,12 +78,12 @@ def shared_corpus() -> Path:
 @pytest.fixture(scope="session")
 def real_embedder(encoder_dir: Path):
     """The product's embedder, loaded once per test session: the bundled all-MiniLM-L6-v2 for passages and
-    its ONNX export (made here, in `encoder_dir`) for questions."""
+    its ONNX export (made here, in `encoder_dir`, of the default kind) for questions."""
     from bot.embedding import OnnxQueryEmbedder, SentenceTransformerEmbedder
 
     documents = SentenceTransformerEmbedder()
     documents.warm_up()
-    embedder = OnnxQueryEmbedder(documents, encoder_dir, "onnx")
+    embedder = OnnxQueryEmbedder(documents, encoder_dir, Settings().query_encoder)
     embedder.prepare()
     embedder.warm_up()
     return embedder

@@ -28,7 +28,7 @@ QUESTIONS = [
 
 
 def test_query_encoder_setting_is_checked() -> None:
-    assert Settings.from_env({}).query_encoder == "onnx"
+    assert Settings.from_env({}).query_encoder == "onnx-int8"
     assert Settings.from_env({"QABOT_QUERY_ENCODER": "Torch"}).query_encoder == "torch"
     with pytest.raises(ConfigError, match="QABOT_QUERY_ENCODER must be one of onnx, onnx-int8, torch"):
         Settings.from_env({"QABOT_QUERY_ENCODER": "gpu"})
@@ -70,8 +70,11 @@ def test_stale_export_is_redone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 @pytest.mark.slow
 def test_fp32_export_encodes_like_the_torch_model(real_embedder, encoder_dir: Path) -> None:
+    from bot.embedding import OnnxQueryEmbedder
+
+    fp32 = OnnxQueryEmbedder(real_embedder._documents, encoder_dir, "onnx")
     torch_vectors = np.stack([real_embedder._documents.embed_query(q) for q in QUESTIONS])
-    onnx_vectors = np.stack([real_embedder.embed_query(q) for q in QUESTIONS])
+    onnx_vectors = np.stack([fp32.embed_query(q) for q in QUESTIONS])
     assert onnx_vectors.shape == torch_vectors.shape and onnx_vectors.dtype == np.float32
     assert np.abs(onnx_vectors - torch_vectors).max() < 1e-4
     # Batches pad to the longest question; padding must not change a vector.
