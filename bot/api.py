@@ -5,7 +5,10 @@ import logging
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator
+from functools import partial
+from typing import Any, AsyncIterator, Callable, TypeVar
+
+import anyio
 
 from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -111,11 +114,35 @@ def _load_index(answerer: Answerer, maintainer: IndexMaintainer, state: Any) -> 
         maintainer.start()
 
 
+T = TypeVar("T")
+
+
+class AnswerSlots:
+    """At most `n` questions answered at once in this process; the rest wait in line (FIFO).
+
+    Answering is CPU-bound: with two cores, eight requests computing at once only contend for the GIL and the
+    cores (the encoder's time per question triples), while two at a time keep one in ONNX Runtime and one in
+    Python. Health checks and the page don't wait here."""
+
+    def __init__(self, n: int) -> None:
+        self.n = max(1, n)
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    async def run(self, func: Callable[..., T], *args: Any) -> T:
+        """Run `func(*args)` in a worker thread once a slot is free."""
+        if self._limiter is None:  # made on the event loop that uses it
+            self._limiter = anyio.CapacityLimiter(self.n)
+        return await anyio.to_thread.run_sync(partial(func, *args), limiter=self._limiter)
+
+
 def create_app(settings: Settings, answerer: Answerer | None = None, *,
-               maintainer: IndexMaintainer | None = None, poll_seconds: float = 2.0) -> FastAPI:
+               maintainer: IndexMaintainer | None = None, poll_seconds: float | None = None) -> FastAPI:
     """The FastAPI app: JSON API, admin, metrics, the chat page, and Slack events when configured."""
     answerer = answerer or Answerer(settings)
+    if poll_seconds is None:
+        poll_seconds = settings.index_poll_ms / 1000
     maintainer = maintainer or IndexMaintainer(answerer, poll_seconds=poll_seconds)
+    slots = AnswerSlots(settings.answer_threads)
     metrics = ApiMetrics(answerer)
 
     @asynccontextmanager
@@ -150,15 +177,16 @@ def create_app(settings: Settings, answerer: Answerer | None = None, *,
     AskRequest = ask_request_model(settings.max_question_chars, settings.top_k)
 
     @app.post("/ask", response_model=AskResponse, responses={**BAD_INPUT, **NOT_READY}, tags=["answers"])
-    def ask(body: AskRequest, request: Request) -> dict[str, Any]:  # type: ignore[valid-type]
+    async def ask(body: AskRequest, request: Request) -> dict[str, Any]:  # type: ignore[valid-type]
         """Answer a question with verbatim, cited quotes, or say the interviews don't cover it."""
         request.state.question = body.question
-        answer = answerer.ask(body.question.strip(), body.top_k, body.project or None, body.adopter or None)
+        answer = await slots.run(answerer.ask, body.question.strip(), body.top_k, body.project or None,
+                                 body.adopter or None)
         request.state.answered = answer.answered
         return answer.to_dict()
 
     @app.get("/search", response_model=SearchResponse, responses={**BAD_INPUT, **NOT_READY}, tags=["answers"])
-    def search(request: Request,
+    async def search(request: Request,
                q: str = Query(min_length=1, max_length=settings.max_question_chars, pattern=NOT_BLANK,
                               description="What to look for."),
                k: int = Query(10, ge=1, le=MAX_SEARCH_K, description=f"How many passages (1-{MAX_SEARCH_K})."),
@@ -166,7 +194,7 @@ def create_app(settings: Settings, answerer: Answerer | None = None, *,
                adopter: str | None = Query(None, max_length=MAX_FILTER_CHARS)) -> dict[str, Any]:
         """Ranked passages for a query."""
         request.state.question = q
-        results = answerer.search(q.strip(), k, project or None, adopter or None)
+        results = await slots.run(answerer.search, q.strip(), k, project or None, adopter or None)
         return {"query": q, "results": [p.to_dict() for p in results]}
 
     @app.get("/sources/{chunk_id}", response_model=SourceResponse,
@@ -193,13 +221,13 @@ def create_app(settings: Settings, answerer: Answerer | None = None, *,
         return {"count": len(items), "interviews": items}
 
     @app.get("/healthz", response_model=HealthResponse, tags=["operations"])
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         """The process is up."""
         return {"status": "ok"}
 
     @app.get("/readyz", response_model=ReadyResponse, responses={503: {"model": ReadyResponse}},
              tags=["operations"])
-    def readyz() -> Any:
+    async def readyz() -> Any:
         """200 once an index is loaded, else 503 with the reason."""
         if not answerer.ready:
             detail = app.state.load_error or "the index is loading"

@@ -137,12 +137,14 @@ def search(ctx: click.Context, query: str, k: int, project: str | None, adopter:
 @click.option("--host", default=None, help="Address to listen on [QABOT_HOST, default 127.0.0.1].")
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port [QABOT_PORT, default 8000].")
 @click.option("--watch", is_flag=True, help="Rebuild and swap the index when the corpus changes.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Processes sharing the port, e.g. one per core [QABOT_WORKERS, default 1].")
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None, watch: bool) -> None:
+def serve(ctx: click.Context, host: str | None, port: int | None, watch: bool, workers: int | None) -> None:
     """Run the HTTP API, the web page and Slack HTTP events."""
     from bot.server import run_server
 
-    settings = _settings(ctx).replace(host=host, port=port)
+    settings = _settings(ctx).replace(host=host, port=port, workers=workers)
     run_server(settings, watch=watch)
 
 

@@ -25,6 +25,13 @@ def _env_int(env: dict[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _env_positive(env: dict[str, str], name: str, default: int) -> int:
+    value = _env_int(env, name, default)
+    if value < 1:
+        raise ConfigError(f"{name} must be 1 or more, got {value}")
+    return value
+
+
 def _env_bool(env: dict[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -76,6 +83,9 @@ class Settings:
     torch_threads: int = 1  # intra-op threads per request in `qabot serve`; 0 = torch's default
     query_encoder: str = "onnx-int8"  # "onnx-int8" (int8 export), "onnx" (fp32) or "torch": how questions are embedded
     encoder_dir: Path | None = None  # where the ONNX export lives; None = INDEX_DIR/encoder
+    workers: int = 1  # `qabot serve` processes sharing the port (each loads the index; one per core)
+    answer_threads: int = 2  # questions one process answers at once; more wait their turn (no GIL thrashing)
+    index_poll_ms: int = 2000  # how often a server looks for a generation written by another process
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -108,6 +118,9 @@ class Settings:
             torch_threads=_env_int(env, "QABOT_TORCH_THREADS", 1),
             encoder_dir=Path(env["QABOT_ENCODER_DIR"]) if env.get("QABOT_ENCODER_DIR") else None,
             query_encoder=_env_choice(env, "QABOT_QUERY_ENCODER", ("onnx", "onnx-int8", "torch"), "onnx-int8"),
+            workers=_env_positive(env, "QABOT_WORKERS", 1),
+            answer_threads=_env_positive(env, "QABOT_ANSWER_THREADS", 2),
+            index_poll_ms=_env_positive(env, "QABOT_INDEX_POLL_MS", 2000),
         )
 
     @property

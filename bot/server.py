@@ -49,6 +49,58 @@ def _start_watching(settings: Settings, maintainer: object) -> object:
     return watch.start_watching(settings, maintainer)
 
 
+def worker_app() -> object:
+    """The app of one `qabot serve --workers N` process, from the settings the parent put in the environment."""
+    from bot.api import create_app
+    from bot.config import get_settings
+
+    settings = get_settings()
+    _configure_logging(settings.log_level)
+    _limit_torch_threads(settings.torch_threads)
+    return create_app(settings)
+
+
+def _run_workers(settings: Settings, watch: bool) -> None:
+    """N processes accept on one port, each with its own copy of the index (and its own GIL).
+
+    Workers never write the index: with --watch this (parent) process watches the corpus and builds new
+    generations, and every worker picks each one up through its index poll (QABOT_INDEX_POLL_MS)."""
+    import uvicorn
+
+    from bot import store
+    from bot.answering import Answerer
+    from bot.embedding import settings_embedder
+    from bot.indexer import build
+    from bot.maintainer import IndexMaintainer
+
+    # Spawned workers read their settings from the environment: pass on what the command line changed.
+    os.environ.update(QABOT_HOST=settings.host, QABOT_PORT=str(settings.port), QABOT_LOG_LEVEL=settings.log_level,
+                      QABOT_CORPUS_DIR=str(settings.corpus_dir), QABOT_INDEX_DIR=str(settings.index_dir),
+                      QABOT_WORKERS="1")
+    if watch:
+        os.environ["QABOT_INDEX_POLL_MS"] = str(min(settings.index_poll_ms, 500))
+    watcher = None
+    # The index must exist before the workers start, or each would try to build it.
+    if watch:
+        maintainer = IndexMaintainer(Answerer(settings), poll_seconds=0)
+        watcher = _start_watching(settings, maintainer)
+        wait_ready = getattr(watcher, "wait_ready", None)
+        if callable(wait_ready):
+            wait_ready(timeout=600)
+    elif store.current_generation(settings.index_dir) is None:
+        logger.info("no index in %s yet; building it from %s", settings.index_dir, settings.corpus_dir)
+        build(settings.corpus_dir, settings.index_dir, settings_embedder(settings))
+    logger.info("qabot serving on http://%s:%d with %d worker processes (corpus %s, index %s)", settings.host,
+                settings.port, settings.workers, settings.corpus_dir, settings.index_dir)
+    try:
+        uvicorn.run("bot.server:worker_app", factory=True, workers=settings.workers, host=settings.host,
+                    port=settings.port, access_log=False, log_level="info", log_config=None)
+    finally:
+        stop = getattr(watcher, "stop", None)
+        if callable(stop):
+            stop()
+
+
 def run_server(settings: Settings, watch: bool = False) -> None:
     """Serve the API, the web page and Slack HTTP events on settings.host:settings.port until stopped."""
     import uvicorn
@@ -57,6 +109,9 @@ def run_server(settings: Settings, watch: bool = False) -> None:
 
     _configure_logging(settings.log_level)
     _limit_torch_threads(settings.torch_threads)
+    if settings.workers > 1:
+        _run_workers(settings, watch)
+        return
     try:
         app = create_app(settings)
     except ConfigError as exc:  # e.g. SLACK_SIGNING_SECRET without SLACK_BOT_TOKEN: name it, no traceback

@@ -1,0 +1,182 @@
+"""Serving on several cores: questions answered a few at a time per process, and `qabot serve --workers N`
+(with and without --watch) on real uvicorn processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.api import create_app
+from bot.config import ConfigError, Settings
+from tests.live import LiveServer, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+INTERVIEW = """---
+title: Widgetd Adopter Interview - Initech
+
+---
+
+# Widgetd Adopter Interview - Initech
+
+Interviewee: Peter Gibbons, Engineer, Initech
+
+## Motivation
+
+### Why did Initech pick widgetd?
+
+Initech picked widgetd because its staplers needed a quieter scheduler for overnight batches.
+"""
+
+
+def test_worker_settings_are_checked() -> None:
+    settings = Settings.from_env({"QABOT_WORKERS": "3", "QABOT_ANSWER_THREADS": "1", "QABOT_INDEX_POLL_MS": "250"})
+    assert (settings.workers, settings.answer_threads, settings.index_poll_ms) == (3, 1, 250)
+    defaults = Settings.from_env({})
+    assert (defaults.workers, defaults.answer_threads, defaults.index_poll_ms) == (1, 2, 2000)
+    with pytest.raises(ConfigError, match="QABOT_WORKERS must be 1 or more, got 0"):
+        Settings.from_env({"QABOT_WORKERS": "0"})
+    with pytest.raises(ConfigError, match="QABOT_ANSWER_THREADS must be an integer"):
+        Settings.from_env({"QABOT_ANSWER_THREADS": "two"})
+
+
+class _Counting:
+    """Wraps Answerer.ask: each call takes `seconds` and the most calls running at once is recorded."""
+
+    def __init__(self, ask, seconds: float) -> None:
+        self._ask, self.seconds = ask, seconds
+        self.running = self.most = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, *args, **kwargs):
+        with self._lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            time.sleep(self.seconds)
+            return self._ask(*args, **kwargs)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+@pytest.mark.parametrize("slots", [1, 2])
+def test_questions_wait_for_an_answer_slot_and_health_checks_do_not(fake_settings: Settings, fake_answerer,
+                                                                     slots: int) -> None:
+    counting = _Counting(fake_answerer.ask, 0.15)
+    fake_answerer.ask = counting
+    app = create_app(fake_settings.replace(answer_threads=slots), fake_answerer, poll_seconds=0)
+    with LiveServer(app) as live, ThreadPoolExecutor(8) as pool:
+        def ask(i: int) -> httpx.Response:
+            return httpx.post(f"{live.url}/ask", json={"question": f"Why widgetd, case {i}?"}, timeout=30)
+
+        started = time.monotonic()
+        futures = [pool.submit(ask, i) for i in range(8)]
+        time.sleep(0.1)
+        health = httpx.get(f"{live.url}/healthz", timeout=5)
+        health_seconds = time.monotonic() - started
+        responses = [f.result() for f in futures]
+        total = time.monotonic() - started
+    assert [r.status_code for r in responses] == [200] * 8
+    assert all(r.json()["question"].startswith("Why widgetd, case") for r in responses)
+    assert counting.most == slots  # never more at once, and the slots are used
+    assert total >= 8 / slots * 0.15 * 0.9  # the rest waited their turn
+    assert health.status_code == 200 and health_seconds < total / 2  # not queued behind the questions
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (from /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def _serve(tmp_path: Path, corpus: Path, *args: str) -> tuple[subprocess.Popen, str, Path]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QABOT_", "SLACK_"))}
+    env.update(QABOT_CORPUS_DIR=str(corpus), QABOT_INDEX_DIR=str(tmp_path / "index"), QABOT_MODEL="fake",
+               QABOT_STATE_DIR=str(tmp_path / "var"), QABOT_WATCH_QUIET_MS="100", PYTHONUNBUFFERED="1")
+    log = tmp_path / "serve.log"
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port), *args], cwd=ROOT, env=env,
+                            stdout=log.open("w"), stderr=subprocess.STDOUT)
+    return proc, f"http://127.0.0.1:{port}", log
+
+
+def _wait(predicate, what: str, proc: subprocess.Popen, log: Path, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        assert proc.poll() is None, f"qabot serve exited early:\n{log.read_text()}"
+        try:
+            if predicate():
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"{what}:\n{log.read_text()}"
+        time.sleep(0.2)
+
+
+def _adopters(url: str) -> set[str]:
+    return {i["adopter"] for i in httpx.get(f"{url}/interviews", timeout=10).json()["interviews"]}
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def test_serve_workers_share_the_port_and_follow_the_watched_corpus(tmp_path: Path, fixture_corpus: Path) -> None:
+    proc, url, log = _serve(tmp_path, fixture_corpus, "--workers", "2", "--watch")
+    try:
+        # Both workers must be ready: ask several times in a row (connections land on either process).
+        _wait(lambda: all(httpx.get(f"{url}/readyz", timeout=5).status_code == 200 for _ in range(12)),
+              "workers never all became ready", proc, log)
+        workers = [p for p in _children(proc.pid) if "spawn" in Path(f"/proc/{p}/cmdline").read_text()]
+        assert len(workers) == 2, log.read_text()
+        before = _adopters(url)
+        assert "Initech" not in before
+
+        (fixture_corpus / "widgetd" / "widgetd-adopter-interview-initech.md").write_text(INTERVIEW)
+        _wait(lambda: all("Initech" in _adopters(url) for _ in range(12)), "a worker never saw the new interview",
+              proc, log, seconds=30)
+        answer = httpx.post(f"{url}/ask", json={"question": "Why did Initech pick widgetd?"}, timeout=10).json()
+        assert any(c["adopter"] == "Initech" for c in answer["citations"])
+
+        (fixture_corpus / "widgetd" / "widgetd-adopter-interview-initech.md").unlink()
+        _wait(lambda: all(_adopters(url) == before for _ in range(12)), "a worker still cites a deleted file",
+              proc, log, seconds=30)
+    finally:
+        _stop(proc)
+    assert proc.returncode == 0, log.read_text()
+    assert "with 2 worker processes" in log.read_text()
+
+
+def test_serve_workers_build_a_missing_index_once(tmp_path: Path, fixture_corpus: Path) -> None:
+    proc, url, log = _serve(tmp_path, fixture_corpus, "--workers", "2")
+    try:
+        _wait(lambda: all(httpx.get(f"{url}/readyz", timeout=5).status_code == 200 for _ in range(12)),
+              "workers never all became ready", proc, log)
+        generations = sorted(p.name for p in (tmp_path / "index").glob("gen-*"))
+        assert generations == ["gen-000001"], generations  # one build, not one per worker
+        r = httpx.post(f"{url}/ask", json={"question": "Why did Acme pick Knative?"}, timeout=10)
+        assert r.status_code == 200 and r.json()["citations"]
+    finally:
+        _stop(proc)
