@@ -1,7 +1,9 @@
 """Keyword search: BM25 over stemmed words with English stop words removed.
 
 The scores are bm25s's (Lucene variant, k1 1.2, b 0.75; tests/test_keyword.py checks them against bm25s), computed
-with numpy/scipy from cached token ids, so rebuilding the indexes after one file changed takes a fraction of a second.
+with numpy from token ids: each raw word is stemmed once per process, texts can be tokenized once for several
+indexes (`Part`), and small indexes cache their texts' ids, so a reload after one file changed takes a fraction of
+a second.
 """
 
 from __future__ import annotations
@@ -9,7 +11,10 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from typing import Sequence
+from array import array
+from dataclasses import dataclass
+from itertools import chain
+from typing import Iterable, Sequence
 
 import numpy as np
 import xxhash
@@ -80,12 +85,15 @@ def terms(text: str) -> list[str]:
 _vocab: dict[str, int] = {}  # stemmed term -> global id, shared by every KeywordIndex of the process
 _names: list[str] = []  # global id -> stemmed term
 _vocab_lock = threading.Lock()
+_word_ids: dict[str, tuple[int, ...]] = {}  # raw word -> global ids of its stemmed content parts
 # Token ids of texts seen by earlier builds: a reload after one file changed re-tokenizes only that file's
-# texts. Bounded: once it holds more than _CACHE_MAX_IDS ids (a corpus of about 1,200 interviews) it starts over.
-_text_ids: dict[int, np.ndarray] = {}  # by 128-bit hash of the text
-_cache_size = 0
-_CACHE_MAX_IDS = 6_000_000
+# texts. Bounded by bytes (ids and per-entry overhead); once full it starts over. Large indexes bypass it.
+_text_ids: dict[int, bytes] = {}  # by 128-bit hash of the text: its ids as int32 bytes
+_cache_bytes = 0
+_CACHE_MAX_BYTES = 48 << 20
+_ENTRY_OVERHEAD = 150  # dict slot, 128-bit int key and bytes header, roughly
 EMPTY = "\x00empty"  # the one token of a text without content words (as bm25s counts it: length 1)
+_BLOCK_TOKENS = 1 << 18  # tokens per block while a matrix is built (bounds the temporaries)
 
 
 def _term_id(term: str) -> int:
@@ -97,48 +105,189 @@ def _term_id(term: str) -> int:
     return found
 
 
-def _ids_of(text: str) -> np.ndarray:
-    """Global term ids of `text` (cached)."""
-    global _cache_size
-    key = xxhash.xxh3_128_intdigest(text.encode("utf-8", "surrogatepass"))  # keeps no text alive
-    ids = _text_ids.get(key)
-    if ids is None:
-        toks = terms(text) or [EMPTY]
-        with _vocab_lock:
-            ids = np.fromiter((_term_id(t) for t in toks), dtype=np.int32, count=len(toks))
-            if _cache_size + len(ids) > _CACHE_MAX_IDS:
-                _text_ids.clear()
-                _cache_size = 0
-            _text_ids[key] = ids
-            _cache_size += len(ids)
+def term_id(term: str) -> int | None:
+    """The global id of a stemmed term, None if no text has had it."""
+    return _vocab.get(term)
+
+
+def _ids_of_word(raw: str) -> tuple[int, ...]:
+    """Global ids of one raw word's stemmed content parts (numbering new terms)."""
+    parts = _terms_of_word(raw)
+    with _vocab_lock:
+        ids = tuple(_term_id(t) for t in parts)
+    if len(_word_ids) < _WORD_CACHE_MAX:
+        _word_ids[raw] = ids
     return ids
+
+
+def token_ids(text: str) -> array:
+    """Global term ids of `text`'s content words, in order (empty for none): `terms(text)` as ids."""
+    words = raw_words(text)
+    parts = list(map(_word_ids.get, words))
+    if None in parts:
+        parts = [p if p is not None else _ids_of_word(w) for p, w in zip(parts, words)]
+    return array("i", chain.from_iterable(parts))
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """Term ids of many texts in one array: text i's ids are `ids[ptr[i]:ptr[i + 1]]`."""
+
+    ids: np.ndarray  # int32 global term ids
+    ptr: np.ndarray  # int64, one more than there are texts
+
+    def __len__(self) -> int:
+        return len(self.ptr) - 1
+
+    def lengths(self) -> np.ndarray:
+        """How many ids each text has."""
+        return np.diff(self.ptr)
+
+
+def tokenize(texts: Iterable[str], cache: bool = False) -> Tokens:
+    """Term ids of every text (`cache`: keep them for the next build, for reloads of small indexes)."""
+    global _cache_bytes
+    flat = array("i")
+    ptr = array("q", [0])
+    for text in texts:
+        if not cache:
+            flat.extend(token_ids(text))
+        else:
+            key = xxhash.xxh3_128_intdigest(text.encode("utf-8", "surrogatepass"))  # keeps no text alive
+            packed = _text_ids.get(key)
+            if packed is None:
+                packed = token_ids(text).tobytes()
+                if _cache_bytes + len(packed) + _ENTRY_OVERHEAD > _CACHE_MAX_BYTES:
+                    _text_ids.clear()
+                    _cache_bytes = 0
+                _text_ids[key] = packed
+                _cache_bytes += len(packed) + _ENTRY_OVERHEAD
+            flat.frombytes(packed)
+        ptr.append(len(flat))
+    return Tokens(np.frombuffer(flat, dtype=np.int32) if len(flat) else np.zeros(0, dtype=np.int32),
+                  np.frombuffer(ptr, dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class Part:
+    """Some of every row's words: row r has the ids of texts `items[ptr[r]:ptr[r + 1]]` of `tokens`
+    (`items` None: row r is text r)."""
+
+    tokens: Tokens
+    items: np.ndarray | None = None
+    ptr: np.ndarray | None = None
+
+    @staticmethod
+    def one_each(tokens: Tokens, item_of_row: Sequence[int] | np.ndarray) -> "Part":
+        """Row r has the words of text `item_of_row[r]`."""
+        items = np.asarray(item_of_row, dtype=np.int64)
+        return Part(tokens, items, np.arange(len(items) + 1, dtype=np.int64))
+
+    @staticmethod
+    def groups(tokens: Tokens, rows: Sequence[Sequence[int]]) -> "Part":
+        """Row r has the words of the texts `rows[r]`."""
+        sizes = np.fromiter((len(g) for g in rows), dtype=np.int64, count=len(rows))
+        ptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=ptr[1:])
+        items = np.fromiter((i for g in rows for i in g), dtype=np.int64, count=int(ptr[-1]))
+        return Part(tokens, items, ptr)
+
+    def row_lengths(self) -> np.ndarray:
+        """How many ids each row gets from this part."""
+        lengths = self.tokens.lengths()
+        if self.items is None:
+            return lengths
+        summed = np.zeros(len(self.items) + 1, dtype=np.int64)
+        np.cumsum(lengths[self.items], out=summed[1:])
+        return summed[self.ptr[1:]] - summed[self.ptr[:-1]]
+
+    def block(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """(row, id) of every token rows start..stop get from this part."""
+        tok = self.tokens
+        if self.items is None:
+            ids = tok.ids[tok.ptr[start]:tok.ptr[stop]]
+            return np.repeat(np.arange(start, stop, dtype=np.int64), np.diff(tok.ptr[start:stop + 1])), ids
+        items = self.items[self.ptr[start]:self.ptr[stop]]
+        item_rows = np.repeat(np.arange(start, stop, dtype=np.int64), np.diff(self.ptr[start:stop + 1]))
+        starts = tok.ptr[items]
+        lengths = tok.ptr[items + 1] - starts
+        ends = np.cumsum(lengths)
+        at = np.repeat(starts - (ends - lengths), lengths) + np.arange(int(ends[-1]) if len(ends) else 0)
+        return np.repeat(item_rows, lengths), tok.ids[at]
 
 
 class KeywordIndex:
     """BM25 (Lucene's variant, as bm25s scores it) over a fixed list of texts; `scores(query)` gives one
-    score per text. Built with numpy from token ids: a sparse texts x terms matrix of BM25 weights."""
+    score per text. Built with numpy from token ids: a sparse texts x terms matrix of BM25 weights, stored by
+    term (CSC) and built block by block, so the temporaries stay small whatever the number of texts."""
 
-    def __init__(self, texts: Sequence[str], k1: float = 1.2, b: float = 0.75) -> None:
-        from scipy.sparse import csc_matrix
+    def __init__(self, texts: Sequence[str] = (), k1: float = 1.2, b: float = 0.75, *,
+                 parts: Sequence[Part] | None = None, cache: bool = True) -> None:
+        """Index `texts`, or rows made of `parts` (rows whose words were tokenized once for several indexes)."""
+        if parts is None:
+            parts = [Part(tokenize(texts, cache=cache))]
+        sizes = {len(p.tokens) if p.items is None else len(p.ptr) - 1 for p in parts}
+        if len(sizes) != 1:
+            raise ValueError(f"keyword index parts disagree on the number of rows: {sorted(sizes)}")
+        self.size = n = sizes.pop()
+        lengths = sum((p.row_lengths() for p in parts), np.zeros(n, dtype=np.int64))
+        empty = lengths == 0
+        lengths[empty] = 1  # a text without content words is one EMPTY token, as bm25s counts it
+        with _vocab_lock:
+            empty_id = _term_id(EMPTY)
+            width = len(_names)
+        cum = np.cumsum(lengths)
+        cuts = np.searchsorted(cum, np.arange(_BLOCK_TOKENS, int(cum[-1]) if n else 0, _BLOCK_TOKENS), side="right")
+        bounds = np.unique(np.concatenate([[0], cuts, [n]])).tolist()
 
-        self.size = n = len(texts)
-        per_text = [_ids_of(t) for t in texts]
-        lengths = np.fromiter((len(ids) for ids in per_text), dtype=np.int64, count=n)
-        flat = np.concatenate(per_text) if n else np.zeros(0, dtype=np.int32)
-        self._terms, local = np.unique(flat, return_inverse=True)  # sorted global ids; column of each token
-        width = max(len(self._terms), 1)
-        rows = np.repeat(np.arange(n, dtype=np.int64), lengths)
-        pairs, tf = np.unique(rows * width + local, return_counts=True)
-        row, col = pairs // width, pairs % width
-        df = np.bincount(col, minlength=len(self._terms))
+        def pairs(start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            """(row, global id, term frequency) of rows start..stop, row by row, ids ascending."""
+            got = [p.block(start, stop) for p in parts]
+            missing = np.flatnonzero(empty[start:stop]) + start
+            rows = np.concatenate([r for r, _ in got] + [missing])
+            ids = np.concatenate([i.astype(np.int64) for _, i in got] + [np.full(len(missing), empty_id)])
+            keys, tf = np.unique((rows - start) * width + ids, return_counts=True)
+            return keys // width + start, keys % width, tf
+
+        df_all = np.zeros(width, dtype=np.int64)
+        for start, stop in zip(bounds, bounds[1:]):
+            df_all += np.bincount(pairs(start, stop)[1], minlength=width)
+        self._terms = np.flatnonzero(df_all)  # sorted global ids of the terms some text has
+        self.term_df = df = df_all[self._terms]  # per term (column): how many texts have it
+        del df_all
+        column = np.full(width, -1, dtype=np.int64)
+        column[self._terms] = np.arange(len(self._terms))
         idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
         avg = lengths.mean() if n else 1.0
-        norm = k1 * ((1.0 - b) + b * lengths[row] / avg)
-        weights = (idf[col] * tf / (norm + tf)).astype(np.float32)
-        self._matrix = csc_matrix((weights, (row, col)), shape=(n, len(self._terms)), dtype=np.float32)
+        self._indptr = np.zeros(len(self._terms) + 1, dtype=np.int64)
+        np.cumsum(df, out=self._indptr[1:])
+        self._rows = np.empty(int(self._indptr[-1]), dtype=np.int32)  # per term: the rows that have it, ascending
+        self._weights = np.empty(int(self._indptr[-1]), dtype=np.float32)  # and its BM25 weight in each
+        cursor = self._indptr[:-1].copy()
+        for start, stop in zip(bounds, bounds[1:]):
+            row, gid, tf = pairs(start, stop)
+            col = column[gid]
+            norm = k1 * ((1.0 - b) + b * lengths[row] / avg)
+            weights = (idf[col] * tf / (norm + tf)).astype(np.float32)
+            order = np.argsort(col, kind="stable")
+            cols = col[order]
+            at = cursor[cols] + (np.arange(len(cols)) - np.searchsorted(cols, cols, side="left"))
+            self._rows[at] = row[order]
+            self._weights[at] = weights[order]
+            cursor += np.bincount(col, minlength=len(self._terms))
         self.df: dict[str, int] = {_names[g]: d for g, d in zip(self._terms.tolist(), df.tolist())}
         self.df.pop(EMPTY, None)
         self.vocab = set(self.df)
+
+    @property
+    def term_ids(self) -> np.ndarray:
+        """Global ids of the terms some text has, ascending (the matrix's columns)."""
+        return self._terms
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the matrix."""
+        return self._rows.nbytes + self._weights.nbytes + self._indptr.nbytes + self._terms.nbytes
 
     def idf(self, term: str) -> float:
         """Inverse document frequency of a stemmed term (highest for a term no text has)."""
@@ -150,9 +299,8 @@ class KeywordIndex:
         known = [_vocab[t] for t in dict.fromkeys(qterms) if t in self.vocab]
         if not known or not self.size:
             return np.zeros(self.size, dtype=np.float32)
-        cols = np.searchsorted(self._terms, np.array(known, dtype=np.int32))
-        m = self._matrix
-        spans = [slice(m.indptr[c], m.indptr[c + 1]) for c in cols.tolist()]
-        rows = np.concatenate([m.indices[s] for s in spans])
-        weights = np.concatenate([m.data[s] for s in spans])
+        cols = np.searchsorted(self._terms, np.array(known, dtype=np.int64)).tolist()
+        spans = [slice(self._indptr[c], self._indptr[c + 1]) for c in cols]
+        rows = np.concatenate([self._rows[s] for s in spans])
+        weights = np.concatenate([self._weights[s] for s in spans])
         return np.bincount(rows, weights=weights, minlength=self.size).astype(np.float32)

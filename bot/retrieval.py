@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import dataclass, field, replace
 from typing import Sequence
@@ -11,7 +12,8 @@ import numpy as np
 
 from bot.chunking import Chunk
 from bot.embedding import Embedder
-from bot.keyword import KeywordIndex, terms
+from bot.keyword import KeywordIndex, Part, terms, tokenize
+from bot.sentencekw import SampledSentenceKeyword
 from bot.store import LoadedIndex
 from bot.text import Sentence, split_sentences
 
@@ -233,6 +235,51 @@ def _dot(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
 Z_CAP = 6.0  # standard scores are clipped here so one runaway signal can't outvote all the others
 DENSE_CANDIDATES = 2000  # passages scored through an IVF index per question (large indexes only)
 DENSE_SAMPLE = 4096  # passages whose exact cosines give the spread of all cosines (large indexes only)
+# Above this many passages (without sentence vectors) the best-sentence BM25 comes from bot/sentencekw.py instead of
+# a keyword index of every sentence; the same size as the switch to an IVF index (store.ANN_THRESHOLD).
+SENTENCE_KW_THRESHOLD = 20_000
+_VECTOR_BLOCK = 16384  # rows of the vector file read at a time while interview centroids are summed
+
+
+def _drop_pages(mapped: object) -> None:
+    """Let the kernel drop a memory-mapped file's resident pages (they are read again if touched)."""
+    if hasattr(mapped, "madvise"):
+        import mmap
+
+        mapped.madvise(mmap.MADV_DONTNEED)
+
+
+def _read_rows(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Some rows of a memory-mapped vector file, read from the file: touching them through the map would map
+    the neighbouring cached pages too (fault-around), about the whole file for rows picked at random."""
+    filename, offset = getattr(vectors, "filename", None), getattr(vectors, "offset", None)
+    if filename is None or offset is None or not vectors.flags.c_contiguous or vectors.ndim != 2:
+        return np.array(vectors[rows], dtype=np.float32)
+    out = np.empty((len(rows), vectors.shape[1]), dtype=vectors.dtype)
+    size = out.shape[1] * out.itemsize
+    with open(filename, "rb", buffering=0) as f:
+        for i, r in enumerate(rows.tolist()):
+            got = os.pread(f.fileno(), size, offset + r * size)
+            if len(got) != size:
+                return np.array(vectors[rows], dtype=np.float32)
+            out[i] = np.frombuffer(got, dtype=vectors.dtype)
+    return out.astype(np.float32, copy=False)
+
+
+class _Unnumbered(Sequence[range]):
+    """`Retriever.sentence_rows` of a large index: sentences are not numbered across it (there are no sentence
+    vectors to index), so every passage's positions are empty."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __getitem__(self, row: int) -> range:  # type: ignore[override]
+        if not -self._size <= row < self._size:
+            raise IndexError(row)
+        return range(0)
 
 
 def _z(x: np.ndarray) -> np.ndarray:
@@ -258,38 +305,71 @@ class Retriever:
         self.embedder = embedder
         self.params = params or RetrievalParams()
         chunks = index.chunks
+        n = len(chunks)
         self._vectors = np.asarray(index.vectors, dtype=np.float32)
-        # Sentences are numbered across the index (chunk by chunk); only their texts' keyword index is kept, the
-        # Sentence objects of a chunk are made again when it is quoted (sentences_of): 700k fewer objects at 10k.
-        sentence_texts: list[str] = []
-        owner: list[int] = []
-        self.sentence_rows: list[range] = []  # per chunk: its sentences' positions in the numbering
-        for r, c in enumerate(chunks):
-            start = len(sentence_texts)
-            sentence_texts.extend(s.text for s in chunk_sentences(c))
-            owner.extend([r] * (len(sentence_texts) - start))
-            self.sentence_rows.append(range(start, len(sentence_texts)))
-        self.sentence_count = len(sentence_texts)
-        self._sentence_owner = np.array(owner, dtype=np.int64)
-        if aux is not None and (len(aux.sentence_owner) != len(owner) or len(aux.heading_vectors) != len(chunks)):
+        if aux is not None and len(aux.heading_vectors) != n:
             logger.warning("sentence vectors do not match the index; using passage vectors only")
             aux = None
+        # A large index has no sentence vectors and no keyword index of every sentence (bot/sentencekw.py).
+        large = n > SENTENCE_KW_THRESHOLD and aux is None
+        cache = not large  # small indexes keep their texts' token ids for the next reload
+        # Every passage text is tokenized once: the body, profile and interview indexes are made of them.
+        texts = tokenize((c.text for c in chunks), cache=cache)
+        questions: dict[str, int] = {}
+        question_of = [questions.setdefault(c.question, len(questions)) for c in chunks]
+        headings: dict[str, int] = {}
+        heading_of = [headings.setdefault(" ".join((c.project, c.adopter, *c.heading_path)), len(headings))
+                      for c in chunks]
+        self._body = KeywordIndex(parts=[Part(texts), Part.one_each(tokenize(questions, cache=cache), question_of)])
+        self._heading = KeywordIndex(parts=[Part.one_each(tokenize(headings, cache=cache), heading_of)])
+        del questions, question_of, headings, heading_of
+        self._sentence_kw: KeywordIndex | None = None
+        self._sampled_kw: SampledSentenceKeyword | None = None
+        if large:
+            # Sentences are not numbered across the index: nothing (no sentence vectors) is indexed by them.
+            self.sentence_rows: Sequence[range] = _Unnumbered(n)
+            self.sentence_count: int | None = None
+            self._sentence_owner = np.zeros(0, dtype=np.int64)
+        else:
+            # Sentences are numbered across the index (chunk by chunk); only their texts' keyword index is kept,
+            # the Sentence objects of a chunk are made again when it is quoted (sentences_of).
+            sentence_texts: list[str] = []
+            owner: list[int] = []
+            self.sentence_rows = []  # per chunk: its sentences' positions in the numbering
+            for r, c in enumerate(chunks):
+                start = len(sentence_texts)
+                sentence_texts.extend(s.text for s in chunk_sentences(c))
+                owner.extend([r] * (len(sentence_texts) - start))
+                self.sentence_rows.append(range(start, len(sentence_texts)))
+            self.sentence_count = len(sentence_texts)
+            self._sentence_owner = np.array(owner, dtype=np.int64)
+            if aux is not None and len(aux.sentence_owner) != len(owner):
+                logger.warning("sentence vectors do not match the index; using passage vectors only")
+                aux = None
+            self._sentence_kw = KeywordIndex(sentence_texts, cache=cache)
+            del sentence_texts, owner
         self.aux = aux
-        self._body = KeywordIndex([f"{c.question}\n{c.text}" for c in chunks])
-        self._sentence_kw = KeywordIndex(sentence_texts)
-        del sentence_texts
-        self._heading = KeywordIndex([" ".join((c.project, c.adopter, *c.heading_path)) for c in chunks])
-        self._adopter_keys = np.array([name_key(c.adopter) for c in chunks], dtype=object)
-        self._project_keys = np.array([name_key(c.project) for c in chunks], dtype=object)
-        self._adopter_terms = {name_key(c.adopter): set(terms(c.adopter)) for c in chunks}
-        self._project_terms = {name_key(c.project): set(terms(c.project)) for c in chunks}
-        self.adopter_names = sorted(set(self._adopter_keys.tolist()))
-        self.project_names = sorted(set(self._project_keys.tolist()))
+        # Names: computed once per distinct adopter and project (a few per interview), not per passage.
+        adopter_key = {a: name_key(a) for a in {c.adopter for c in chunks}}
+        project_key = {pr: name_key(pr) for pr in {c.project for c in chunks}}
+        self._adopter_keys = np.array([adopter_key[c.adopter] for c in chunks], dtype=object)
+        self._project_keys = np.array([project_key[c.project] for c in chunks], dtype=object)
+        self._adopter_terms: dict[str, set[str]] = {}
+        self._project_terms: dict[str, set[str]] = {}
+        for c in reversed(chunks):  # the last passage with a key names it, as a dict built in order would
+            if adopter_key[c.adopter] not in self._adopter_terms:
+                self._adopter_terms[adopter_key[c.adopter]] = set(terms(c.adopter))
+            if project_key[c.project] not in self._project_terms:
+                self._project_terms[project_key[c.project]] = set(terms(c.project))
+        self.adopter_names = sorted(set(adopter_key.values()))
+        self.project_names = sorted(set(project_key.values()))
+        self._raw_projects = sorted(project_key)
         self.vocabulary = self._body.vocab | self._heading.vocab
         # Every word of every adopter and project name, lower-cased alphanumerics ("meadows", "intoto").
-        self.known_name_words = {re.sub(r"[^a-z0-9]", "", w) for c in chunks for name in (c.adopter, c.project)
+        self.known_name_words = {re.sub(r"[^a-z0-9]", "", w) for name in (*adopter_key, *project_key)
                                  for w in re.split(r"[\s,]+", name.lower())} | set(self.adopter_names) \
             | set(self.project_names)
+        del adopter_key, project_key
         self._passage_terms: dict[int, frozenset[str]] = {}  # on demand: the answer checks a few rows per question
         sources = sorted({c.source for c in chunks})
         pos = {src: i for i, src in enumerate(sources)}
@@ -298,40 +378,47 @@ class Retriever:
         for r, d in enumerate(self.doc_of.tolist()):
             rows_of.setdefault(d, []).append(r)
         # Who each interviewee is, so a description ("the Dutch bank") finds the right interview.
-        in_profile = {r for d in range(len(sources)) for r in _profile_rows(chunks, rows_of[d])}
+        profile_rows = [_profile_rows(chunks, rows_of[d]) for d in range(len(sources))]
+        in_profile = {r for rows in profile_rows for r in rows}
         self._profile_weight = np.array([p_self if r in in_profile else 1.0 for r in range(len(chunks))],
                                         dtype=np.float32) if (p_self := self.params.profile_self) != 1.0 else 1.0
         # The sentences that say who each interviewee is (positions in the sentence numbering), for a description.
         self._profile_sentences = np.array([k for r in sorted(in_profile) for k in self.sentence_rows[r]],
                                            dtype=np.int64)
-        self._profiles = KeywordIndex([
-            " ".join([chunks[rows_of[d][0]].project, chunks[rows_of[d][0]].adopter]
-                     + [chunks[r].text for r in _profile_rows(chunks, rows_of[d])])
-            for d in range(len(sources))])
+        names = tokenize(f"{chunks[rows_of[d][0]].project} {chunks[rows_of[d][0]].adopter}" for d in range(len(sources)))
+        self._profiles = KeywordIndex(parts=[Part(names), Part.groups(texts, profile_rows)])
         # Each whole interview as one text: how much of the question it talks about anywhere.
-        self._interviews = KeywordIndex(["\n".join(chunks[r].text for r in rows_of[d]) for d in range(len(sources))])
+        self._interviews = KeywordIndex(parts=[Part.groups(texts, [rows_of[d] for d in range(len(sources))])])
+        del texts, names, profile_rows
+        if large:
+            self._sampled_kw = SampledSentenceKeyword(chunks, self._body, self.sentences_of)
         dim = self._vectors.shape[1] if self._vectors.ndim == 2 and len(self._vectors) else 1
         self._centroids = np.zeros((len(sources), dim), dtype=np.float32)
+        approximate = index.manifest.ann != "flat" and len(chunks) > DENSE_CANDIDATES
+        mapped = getattr(index.vectors, "_mmap", None) if approximate else None
         if len(chunks):
             from scipy.sparse import csr_matrix
 
             members = csr_matrix((np.ones(len(chunks), dtype=np.float32), (self.doc_of, np.arange(len(chunks)))),
                                  shape=(len(sources), len(chunks)))
-            self._centroids = np.asarray(members @ self._vectors, dtype=np.float32)
+            if mapped is None:
+                self._centroids = np.asarray(members @ self._vectors, dtype=np.float32)
+            else:
+                # Block by block, each block's pages dropped after use: the vector file never is all resident.
+                for start in range(0, len(chunks), _VECTOR_BLOCK):
+                    stop = min(start + _VECTOR_BLOCK, len(chunks))
+                    self._centroids += np.asarray(members[:, start:stop] @ self._vectors[start:stop], dtype=np.float32)
+                    _drop_pages(mapped)
             norms = np.linalg.norm(self._centroids, axis=1, keepdims=True)
             self._centroids /= np.where(norms > 0, norms, 1.0)
         # An approximate (IVF) index is large: each question scores the DENSE_CANDIDATES nearest passages through
         # it instead of scanning every vector, so the vector file is not kept in memory (pages dropped here).
         self._dense_sample: np.ndarray | None = None
-        if index.manifest.ann != "flat" and len(chunks) > DENSE_CANDIDATES:
+        if approximate:
             rows = np.sort(np.random.default_rng(0).choice(len(chunks), min(DENSE_SAMPLE, len(chunks)),
                                                             replace=False))
-            self._dense_sample = np.array(self._vectors[rows], dtype=np.float32)
-            mapped = getattr(index.vectors, "_mmap", None)
-            if mapped is not None and hasattr(mapped, "madvise"):
-                import mmap
-
-                mapped.madvise(mmap.MADV_DONTNEED)
+            self._dense_sample = _read_rows(index.vectors, rows) if mapped is not None \
+                else np.array(self._vectors[rows], dtype=np.float32)
 
     def _dense(self, qv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Cosine of the question with every passage, and its standard scores.
@@ -386,8 +473,10 @@ class Retriever:
         clone.params = replace(self.params, **changes)
         return clone
 
-    def score(self, query: str, query_vector: np.ndarray | None = None, adopter: str | None = None) -> Scores:
-        """Scores of every chunk and sentence for `query` (`adopter`: the filter, ranked like a named one)."""
+    def score(self, query: str, query_vector: np.ndarray | None = None, adopter: str | None = None,
+              project: str | None = None) -> Scores:
+        """Scores of every chunk and sentence for `query` (`adopter`: the filter, ranked like a named one;
+        `project`: the filter, which only a large index's candidate choice looks at)."""
         p = self.params
         n = len(self.index.chunks)
         qv = self.embedder.embed_query(embedding_query(query)) if query_vector is None else query_vector
@@ -415,13 +504,15 @@ class Retriever:
             qv_pass = mix / (float(np.linalg.norm(mix)) or 1.0)
         dense, dense_z = self._dense(qv_pass)
         body = self._body.scores(qterms)
-        sentence_kw = self._sentence_kw.scores(qterms)
+        sentence_kw = self._sentence_kw.scores(qterms) if self._sentence_kw is not None \
+            else np.zeros(0, dtype=np.float32)
         heading_kw = self._heading.scores(qterms)
         fused = p.dense * dense_z + p.body * _z(body) + p.heading * _z(heading_kw)
         if p.sentence_kw and len(sentence_kw):
             best_kw = np.zeros(n, dtype=np.float32)
             np.maximum.at(best_kw, self._sentence_owner, sentence_kw)
             fused += p.sentence_kw * _z(best_kw)
+        later: list[np.ndarray] = []  # what is added after the best-sentence BM25, in this order
         sentence, sentence_dense, heading_cos = dense, None, None
         if self.aux is not None:
             sentence_dense = _dot(self.aux.sentence_vectors, qv_pass)
@@ -429,20 +520,20 @@ class Retriever:
             np.maximum.at(best, self._sentence_owner, sentence_dense)
             sentence = np.where(best > -1.0, best, dense)  # a chunk without sentences keeps its cosine
             heading_cos = _dot(self.aux.heading_vectors, qv_pass)
-            fused += p.heading_dense * _z(heading_cos)
-        fused += p.sentence * (_z(sentence) if sentence_dense is not None else dense_z)
+            later.append(p.heading_dense * _z(heading_cos))
+        later.append(p.sentence * (_z(sentence) if sentence_dense is not None else dense_z))
         if p.interview and len(self._centroids):
-            fused += p.interview * _z(_dot(self._centroids, qv))[self.doc_of]
+            later.append(p.interview * _z(_dot(self._centroids, qv))[self.doc_of])
         if p.profile:
             # The profile passages themselves already match the description word for word: the boost goes
             # to the rest of the interview, where the answer to "what did the Dutch bank say" is.
-            fused += p.profile * _z(self._profiles.scores(qterms))[self.doc_of] * self._profile_weight
+            later.append(p.profile * _z(self._profiles.scores(qterms))[self.doc_of] * self._profile_weight)
         if described and p.described:
-            fused += p.described * _z(self._profiles.scores(sorted(described)))[self.doc_of]
+            later.append(p.described * _z(self._profiles.scores(sorted(described)))[self.doc_of])
         described_doc = -1
         if described and p.described_dense and self.aux is not None and len(self._profile_sentences):
             match = _z(self._description_match(descriptions(query)))
-            fused += p.described_dense * match[self.doc_of]
+            later.append(p.described_dense * match[self.doc_of])
             if p.described_local and len(match) > 1:
                 first, second = np.sort(match)[::-1][:2]
                 if first - second >= p.described_local:
@@ -453,13 +544,33 @@ class Retriever:
         interview_kw = (_z(self._interviews.scores([t for t in qterms if t not in pnames]))
                         if len(self._centroids) else np.zeros(0))
         if p.interview_kw and len(interview_kw):
-            fused += p.interview_kw * interview_kw[self.doc_of]
+            later.append(p.interview_kw * interview_kw[self.doc_of])
+        filter_rows = (np.array([matches(c, None, adopter) for c in self.index.chunks], dtype=bool)
+                       if adopter and p.filter_local else None)
+        project_boost = self._project_boost(query, projects) if projects else None
+        if p.sentence_kw and self._sampled_kw is not None:
+            # Large index: the candidates for exact best-sentence scores are the best by everything else.
+            key = fused + sum(later)
+            if adopters:
+                key += p.adopter_boost * np.isin(self._adopter_keys, list(adopters))
+            elif described_doc >= 0:
+                key += p.described_boost * (self.doc_of == described_doc)
+            if project_boost is not None:
+                key += project_boost
+            for wanted in (filter_rows, self._project_filter(project)):
+                if wanted is not None:
+                    key += 1e6 * wanted  # a filtered question ranks only these
+            best_kw, mean, sd = self._sampled_kw.scores(qterms, body, key)
+            if sd > 1e-9:
+                fused += p.sentence_kw * np.clip((best_kw - mean) / sd, -Z_CAP, Z_CAP).astype(np.float32)
+        for contribution in later:
+            fused += contribution
         named_rows = None
         if adopters:
             named_rows = np.isin(self._adopter_keys, list(adopters))
             fused += p.adopter_boost * named_rows
-        if adopter and p.filter_local:
-            named_rows = np.array([matches(c, None, adopter) for c in self.index.chunks], dtype=bool)
+        if filter_rows is not None:
+            named_rows = filter_rows
         if named_rows is None and described_doc >= 0:
             named_rows = self.doc_of == described_doc
             fused += p.described_boost * named_rows
@@ -479,21 +590,37 @@ class Retriever:
                     # Described, not named: no boost lifts the interview, so its best passage keeps its score.
                     mixed += float(cur.max()) - float(mixed.max())
                 fused[named_rows] = (1 - p.local_z) * cur + p.local_z * mixed
-        if projects:
-            # Named projects share the boost by how often each is named: in "do Tekton adopters find Tekton
-            # harder to run than Kubernetes?" Tekton gets two thirds.
-            counts = {name: max(1, name_counts(query, name)) for name in projects}
-            scoped = scoped_projects(query, projects)
-            if scoped and p.scope_share < 1.0:
-                # "What do Tekton adopters think of Kubernetes?": the answer is in Tekton interviews.
-                counts = {name: c * (1.0 if name in scoped else p.scope_share) for name, c in counts.items()}
-            total = sum(counts.values())
-            boost = p.scope_boost if scoped else p.project_boost
-            for name, count in counts.items():
-                fused += boost * count / total * (self._project_keys == name)
+        if project_boost is not None:
+            fused += project_boost
         project_terms = set().union(*(self._project_terms.get(name, set()) for name in projects))
         return Scores(dense, sentence, body, fused, sentence_dense, sentence_kw, qterms, project_terms, adopters,
                       projects, interview_kw)
+
+    def _project_boost(self, query: str, projects: set[str]) -> np.ndarray:
+        """What each passage gets for the projects the question names.
+
+        Named projects share the boost by how often each is named: in "do Tekton adopters find Tekton harder to
+        run than Kubernetes?" Tekton gets two thirds."""
+        p = self.params
+        counts = {name: max(1, name_counts(query, name)) for name in projects}
+        scoped = scoped_projects(query, projects)
+        if scoped and p.scope_share < 1.0:
+            # "What do Tekton adopters think of Kubernetes?": the answer is in Tekton interviews.
+            counts = {name: c * (1.0 if name in scoped else p.scope_share) for name, c in counts.items()}
+        total = sum(counts.values())
+        boost = p.scope_boost if scoped else p.project_boost
+        # Each passage has one project, so this sum adds to each passage exactly what adding name by name did.
+        added = np.zeros(len(self.index.chunks), dtype=np.float64)
+        for name, count in counts.items():
+            added += boost * count / total * (self._project_keys == name)
+        return added
+
+    def _project_filter(self, project: str | None) -> np.ndarray | None:
+        """The passages a `project` filter keeps, or None without one (see `matches`)."""
+        if not project:
+            return None
+        wanted = normalize_name(project)
+        return np.isin(self._project_keys, [name_key(r) for r in self._raw_projects if normalize_name(r) == wanted])
 
     def _description_match(self, phrases: list[str]) -> np.ndarray:
         """Per interview: the best cosine of a description with a sentence that says who the interviewee is."""
@@ -513,7 +640,7 @@ class Retriever:
         chunks = self.index.chunks
         if not chunks or k <= 0:
             return Retrieval([], self.score(query) if chunks else _empty_scores())
-        s = self.score(query, adopter=adopter)
+        s = self.score(query, adopter=adopter, project=project)
         rows = np.arange(len(chunks))
         if project or adopter:
             rows = np.array([i for i in rows if matches(chunks[i], project, adopter)], dtype=np.int64)
