@@ -48,9 +48,10 @@ class SampledSentenceKeyword:
     """Each passage's best-sentence BM25 for large indexes (module docstring)."""
 
     def __init__(self, chunks: Sequence[Chunk], body: KeywordIndex, sentences_of: Callable[[int], list[Sentence]],
-                 sample: int = SAMPLE, candidates: int = CANDIDATES, k1: float = 1.2, b: float = 0.75) -> None:
+                 sample: int | None = None, candidates: int | None = None, k1: float = 1.2, b: float = 0.75) -> None:
         n = len(chunks)
-        self.k1, self.b, self.candidates = k1, b, candidates
+        sample = SAMPLE if sample is None else sample
+        self.k1, self.b, self.candidates = k1, b, CANDIDATES if candidates is None else candidates
         self._sentences_of = sentences_of
         if sample >= n:
             rows = np.arange(n, dtype=np.int64)
