@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import time
@@ -136,7 +135,8 @@ def _build_locked(corpus_dir: Path, index_dir: Path, embedder: Embedder, prev: s
             continue
         if old is not None and old.sha256 == sha and reusable:
             report.unchanged.append(source)
-            planned.append(_Planned(source, dataclasses.replace(old, size=st.st_size, mtime_ns=st.st_mtime_ns)))
+            old.size, old.mtime_ns = st.st_size, st.st_mtime_ns  # the previous manifest is this build's to change
+            planned.append(_Planned(source, old))
             continue
         try:
             interview = parse_file(path, corpus_dir)
