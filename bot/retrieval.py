@@ -249,6 +249,17 @@ def _drop_pages(mapped: object) -> None:
         mapped.madvise(mmap.MADV_DONTNEED)
 
 
+def _top(values: np.ndarray, m: int) -> np.ndarray:
+    """Positions of the m largest values, best first, ties in position order (a stable sort of -values, cut):
+    at 171k passages, a partition first saves a full sort (15 ms) per question."""
+    neg = -values
+    if len(neg) <= max(4 * m, 4096):
+        return np.argsort(neg, kind="stable")[:m]
+    kth = np.partition(neg, m - 1)[m - 1]
+    pick = np.flatnonzero(neg <= kth)
+    return pick[np.argsort(neg[pick], kind="stable")][:m]
+
+
 def _read_rows(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Some rows of a memory-mapped vector file, read from the file: touching them through the map would map
     the neighbouring cached pages too (fault-around), about the whole file for rows picked at random."""
@@ -646,7 +657,7 @@ class Retriever:
             rows = np.array([i for i in rows if matches(chunks[i], project, adopter)], dtype=np.int64)
             if not len(rows):
                 return Retrieval([], s)
-        order = rows[np.argsort(-s.fused[rows], kind="stable")][: max(k, self.params.candidates)]
+        order = rows[_top(s.fused[rows], max(k, self.params.candidates))]
         # Questions about one adopter keep its passages together; others spread across interviews.
         penalty = self.params.repeat_penalty if repeat_penalty is None else repeat_penalty
         if len(s.adopters) == 1 or adopter:

@@ -168,3 +168,9 @@ def test_a_large_index_ranks_like_the_exact_path_with_the_real_model(real_settin
         top_got, top_want = np.argsort(-got)[:5], np.argsort(-want)[:5]
         overlap.append(len(set(top_got.tolist()) & set(top_want.tolist())) / 5)
     assert np.mean(overlap) >= 0.95, overlap
+
+
+@pytest.mark.parametrize("size,m,levels", [(20_000, 60, 5), (20_000, 60, 100_000), (5000, 1, 2), (300, 60, 3)])
+def test_top_positions_are_a_stable_sort_cut(size: int, m: int, levels: int) -> None:
+    x = np.random.default_rng(size + m).integers(0, levels, size).astype(np.float32)  # many ties at the cut
+    assert retrieval._top(x, m).tolist() == np.argsort(-x, kind="stable")[:m].tolist()
