@@ -68,8 +68,12 @@ def is_current(onnx_path: Path, model_path: Path) -> bool:
             and meta.get("model_xxh3") == _model_fingerprint(model_path))
 
 
-def export_encoder(model_path: Path, out: Path, quantize: bool) -> Path:
-    """Export the model (transformer, mean pooling, L2 norm) to `out`, int8-quantized if asked; atomic."""
+def export_encoder(model_path: Path, out: Path, quantize: bool, source: Path | None = None) -> Path:
+    """Export the model (transformer, mean pooling, L2 norm) to `out`, int8-quantized if asked; atomic.
+
+    `source`: an fp32 export to quantize instead of exporting from torch again."""
+    if quantize and source is not None:
+        return _quantize_file(source, out, model_path)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         import torch
@@ -110,22 +114,8 @@ def export_encoder(model_path: Path, out: Path, quantize: bool) -> Path:
                               "token_type_ids": {0: "batch", 1: "tokens"}, "embedding": {0: "batch"}},
                 opset_version=17, dynamo=False)
         if quantize:
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
-            root = logging.getLogger()
-            level = root.level
-            root.setLevel(logging.ERROR)  # the quantizer warns through the root logger about pre-processing
-            try:
-                quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
-                                 nodes_to_exclude=_precision_sensitive(fp32))
-            finally:
-                root.setLevel(level)
-        os.replace(tmp, out)
-        meta = {"format": FORMAT_VERSION, "model_xxh3": _model_fingerprint(model_path),
-                "quantized": quantize, "max_seq_length": _max_seq_length(model_path)}
-        meta_tmp = tmp.with_name(tmp.name + ".json")
-        meta_tmp.write_text(json.dumps(meta, indent=1) + "\n")
-        os.replace(meta_tmp, _meta_path(out))
+            _quantize(fp32, tmp)
+        _install(tmp, out, model_path, quantize)
     except EncoderError:
         raise
     except Exception as exc:  # noqa: BLE001 - the exporter fails in many ways; name the file
@@ -135,6 +125,44 @@ def export_encoder(model_path: Path, out: Path, quantize: bool) -> Path:
             leftover.unlink(missing_ok=True)
     logger.info("exported the %s query encoder to %s (%.1f MB)", "int8" if quantize else "fp32", out,
                 out.stat().st_size / 1e6)
+    return out
+
+
+def _quantize(fp32: Path, out: Path) -> None:
+    """Write `fp32` with int8 weights (dynamic, per channel) to `out`, FFN output projections kept in fp32."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantizer warns through the root logger about pre-processing
+    try:
+        quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=True,
+                         nodes_to_exclude=_precision_sensitive(fp32))
+    finally:
+        root.setLevel(level)
+
+
+def _install(tmp: Path, out: Path, model_path: Path, quantized: bool) -> None:
+    """Move a finished export into place, then its meta file (which makes it current)."""
+    os.replace(tmp, out)
+    meta = {"format": FORMAT_VERSION, "model_xxh3": _model_fingerprint(model_path),
+            "quantized": quantized, "max_seq_length": _max_seq_length(model_path)}
+    meta_tmp = tmp.with_name(tmp.name + ".json")
+    meta_tmp.write_text(json.dumps(meta, indent=1) + "\n")
+    os.replace(meta_tmp, _meta_path(out))
+
+
+def _quantize_file(source: Path, out: Path, model_path: Path) -> Path:
+    """The int8 export made from an existing fp32 export (no torch needed); atomic."""
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        _quantize(source, tmp)
+        _install(tmp, out, model_path, True)
+    except Exception as exc:  # noqa: BLE001 - name the file
+        raise EncoderError(f"cannot quantize the ONNX encoder {source} to {out}: {exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+    logger.info("quantized the query encoder to int8: %s (%.1f MB)", out, out.stat().st_size / 1e6)
     return out
 
 
@@ -154,7 +182,12 @@ def ensure_encoder(folder: Path, model_name: str, model_path: Path, kind: str) -
         raise EncoderError(f"unknown query encoder {kind!r}; use one of {', '.join(KINDS)} or torch")
     path = encoder_file(folder, model_name, kind)
     if not is_current(path, model_path):
-        export_encoder(model_path, path, quantize=kind == "onnx-int8")
+        if kind == "onnx-int8":
+            # The fp32 export stays beside it: small batches of passages are embedded with it (exact vectors).
+            export_encoder(model_path, path, quantize=True, source=ensure_encoder(folder, model_name, model_path,
+                                                                                 "onnx"))
+        else:
+            export_encoder(model_path, path, quantize=False)
     return path
 
 
@@ -193,6 +226,18 @@ class OnnxQueryEncoder:
                 raise EncoderError(f"cannot load the ONNX query encoder {self.path}: {exc}") from exc
             self._tokenizer = tokenizer
             self._session = session
+
+    def encode_many(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
+        """Vectors of many texts in batches of similar length (little padding), in the order given."""
+        self.load()
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        lengths = [len(e.ids) for e in self._tokenizer.encode_batch(list(texts))]
+        order = np.argsort(lengths, kind="stable")
+        parts = [self.encode([texts[i] for i in order[k:k + batch_size]]) for k in range(0, len(texts), batch_size)]
+        out = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
+        out[order] = np.concatenate(parts)
+        return out
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalized vectors, shape (len(texts), dim)."""

@@ -131,3 +131,42 @@ def test_answering_never_imports_torch(real_settings: Settings, encoder_dir: Pat
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert "heavy modules: []" in out.stdout
+
+
+@pytest.mark.slow
+def test_a_few_passages_are_embedded_by_the_fp32_export_without_loading_torch(real_embedder, encoder_dir: Path) -> None:
+    from bot.embedding import OnnxQueryEmbedder, SentenceTransformerEmbedder
+
+    ensure_encoder(encoder_dir, real_embedder.name, Path(real_embedder._documents.model_path()), "onnx")
+    fresh = OnnxQueryEmbedder(SentenceTransformerEmbedder(), encoder_dir, "onnx-int8")
+    vectors = fresh.embed_documents(QUESTIONS)
+    assert fresh._documents._model is None  # the torch model was never loaded
+    torch_vectors = real_embedder._documents.embed_documents(QUESTIONS)
+    assert vectors.shape == torch_vectors.shape and vectors.dtype == np.float32
+    assert np.abs(vectors - torch_vectors).max() < 1e-4  # in their order, despite batching by length
+
+
+@pytest.mark.slow
+def test_adding_an_interview_to_an_index_never_imports_torch(real_settings: Settings, encoder_dir: Path,
+                                                             tmp_path: Path) -> None:
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    shutil.copytree(real_settings.corpus_dir, corpus)
+    shutil.copytree(real_settings.index_dir, index)
+    shutil.copy(ROOT / "tests" / "fixtures" / "corpus" / "knative" / "knative-adopter-interview-acme.md", corpus)
+    script = (
+        "import sys\n"
+        "from bot.cli import main\n"
+        "try:\n"
+        "    main(['index'], standalone_mode=False)\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('heavy modules:', sorted(m for m in ('torch', 'sentence_transformers') if m in sys.modules))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QABOT_")}
+    env.update(QABOT_INDEX_DIR=str(index), QABOT_CORPUS_DIR=str(corpus), QABOT_ENCODER_DIR=str(encoder_dir),
+               HF_HUB_OFFLINE="1")
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "1 added, 0 changed, 0 removed" in out.stdout, out.stdout
+    assert "heavy modules: []" in out.stdout, out.stdout
