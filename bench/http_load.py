@@ -2,6 +2,11 @@
 
     python bench/http_load.py --corpus ../shared/corpus --index /tmp/qabot-bench-index   # starts qabot serve
     python bench/http_load.py --url http://127.0.0.1:8000                                # an existing server
+    python bench/http_load.py --index /tmp/oi --corpus ../shared/corpus --workers 2 --client wrk --duration 20
+
+`--client wrk` drives the load with wrk (Debian package `wrk`, C, one thread): it costs the shared cores far less
+than the Python client, so the numbers are the server's. Each level runs for `--duration` seconds after a
+warm-up; the table has p50/p99 and requests/s (wrk reports no server-side time).
 """
 
 from __future__ import annotations
@@ -100,26 +105,73 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(corpus: Path, index: Path) -> tuple[subprocess.Popen, str]:
-    """Start `qabot serve` on a free loopback port and wait until /readyz says ready."""
+def start_server(corpus: Path, index: Path, workers: int = 1) -> tuple[subprocess.Popen, str]:
+    """Start `qabot serve` on a free loopback port and wait until /readyz says ready (every worker)."""
     port = _free_port()
     env = {**os.environ, "QABOT_CORPUS_DIR": str(corpus), "QABOT_INDEX_DIR": str(index), "HF_HUB_OFFLINE": "1",
            "QABOT_LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                            cwd=ROOT, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port),
+                             "--workers", str(workers)], cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 600  # a first start builds the index
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"qabot serve exited with {proc.returncode}")
         try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+            # New connections land on any worker: all must say ready, several times in a row.
+            if all(httpx.get(f"{url}/readyz", timeout=2).status_code == 200 for _ in range(4 * workers)):
                 return proc, url
         except httpx.TransportError:
             pass
         time.sleep(0.5)
     proc.terminate()
     raise SystemExit("qabot serve did not become ready")
+
+
+WRK_SCRIPT = """
+local qs = {%s}
+local i = 0
+request = function()
+  i = i + 1
+  local q = qs[(i %% #qs) + 1]
+  if "%s" == "/ask" then
+    return wrk.format("POST", "/ask", {["Content-Type"]="application/json"}, '{"question": "' .. q .. '", "top_k": 5}')
+  end
+  return wrk.format("GET", "/search?k=10&q=" .. q:gsub(" ", "+"))
+end
+"""
+
+
+def _wrk_ms(text: str) -> float:
+    """wrk's latency with its unit ("412.00us", "25.01ms", "1.20s") in ms."""
+    for unit, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if text.endswith(unit):
+            return round(float(text[: -len(unit)]) * factor, 1)
+    raise ValueError(text)
+
+
+def run_wrk(url: str, endpoint: str, concurrency: int, seconds: int) -> Result:
+    """One level with wrk: warm up for 3 s, then measure for `seconds`."""
+    import re
+    import tempfile
+
+    questions = ", ".join(json.dumps(q) for q in QUESTIONS)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(WRK_SCRIPT % (questions, endpoint))
+    try:
+        base = ["wrk", "-t1", f"-c{concurrency}", "-s", f.name, "--latency", url]
+        subprocess.run([*base[:3], "-d3s", *base[3:]], capture_output=True, check=True)
+        out = subprocess.run([*base[:3], f"-d{seconds}s", *base[3:]], capture_output=True, text=True,
+                             check=True).stdout
+    finally:
+        os.unlink(f.name)
+    pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.MULTILINE))
+    count = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
+    errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    mean = re.search(r"Latency\s+(\S+)", out).group(1)
+    return Result(endpoint, concurrency, count, errors, _wrk_ms(pct["50"]), _wrk_ms(pct["99"]), _wrk_ms(mean),
+                  float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), None)
 
 
 def markdown(results: list[Result], note: str) -> str:
@@ -143,17 +195,23 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--concurrency", default="1,8", help="Comma-separated levels.")
     parser.add_argument("--json", action="store_true", help="Print JSON instead of a Markdown table.")
+    parser.add_argument("--workers", type=int, default=1, help="`qabot serve --workers` for the started server.")
+    parser.add_argument("--client", choices=("httpx", "wrk"), default="httpx", help="Load generator.")
+    parser.add_argument("--duration", type=int, default=20, help="Seconds per level with --client wrk.")
     args = parser.parse_args()
 
     proc = None
     url = args.url
     load_before = os.getloadavg()[0]
     if url is None:
-        proc, url = start_server(args.corpus, args.index)
+        proc, url = start_server(args.corpus, args.index, args.workers)
     try:
         info = httpx.get(f"{url}/readyz", timeout=10).json()
-        results = [asyncio.run(run_level(url, endpoint, int(c), args.requests, args.warmup))
-                   for endpoint in ("/ask", "/search") for c in args.concurrency.split(",")]
+        levels = [(endpoint, int(c)) for endpoint in ("/ask", "/search") for c in args.concurrency.split(",")]
+        if args.client == "wrk":
+            results = [run_wrk(url, endpoint, c, args.duration) for endpoint, c in levels]
+        else:
+            results = [asyncio.run(run_level(url, endpoint, c, args.requests, args.warmup)) for endpoint, c in levels]
     finally:
         if proc is not None:
             proc.terminate()
@@ -161,8 +219,10 @@ def main() -> None:
     if args.json:
         print(json.dumps({"index": info, "results": [asdict(r) for r in results]}, indent=2))
     else:
+        per_row = (f"wrk for {args.duration} s per row after 3 s of warm-up" if args.client == "wrk" else
+                   f"{args.requests} requests per row after {args.warmup} warm-up requests")
         note = (f"Index: {info.get('chunks')} passages from {info.get('interviews')} interviews; "
-                f"{os.cpu_count()} CPUs; {args.requests} requests per row after {args.warmup} warm-up requests; "
+                f"{os.cpu_count()} CPUs; {args.workers} worker process(es); {per_row}; "
                 f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after.")
         print(markdown(results, note))
 
