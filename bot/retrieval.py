@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from array import array
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
@@ -328,12 +329,20 @@ class Retriever:
         texts = tokenize((c.text for c in chunks), cache=cache)
         questions: dict[str, int] = {}
         question_of = [questions.setdefault(c.question, len(questions)) for c in chunks]
-        headings: dict[str, int] = {}
-        heading_of = [headings.setdefault(" ".join((c.project, c.adopter, *c.heading_path)), len(headings))
-                      for c in chunks]
         self._body = KeywordIndex(parts=[Part(texts), Part.one_each(tokenize(questions, cache=cache), question_of)])
-        self._heading = KeywordIndex(parts=[Part.one_each(tokenize(headings, cache=cache), heading_of)])
-        del questions, question_of, headings, heading_of
+        del questions, question_of
+        # A heading row is the words of the project, the adopter and each heading (" ".join of them): the few
+        # distinct names and headings are tokenized once each.
+        pieces: dict[str, int] = {}
+        items, sizes = array("q"), array("q", [0])
+        for c in chunks:
+            items.append(pieces.setdefault(c.project, len(pieces)))
+            items.append(pieces.setdefault(c.adopter, len(pieces)))
+            items.extend(pieces.setdefault(h, len(pieces)) for h in c.heading_path)
+            sizes.append(len(items))
+        self._heading = KeywordIndex(parts=[Part(tokenize(pieces, cache=cache), np.frombuffer(items, dtype=np.int64),
+                                                 np.frombuffer(sizes, dtype=np.int64))])
+        del pieces, items, sizes
         self._sentence_kw: KeywordIndex | None = None
         self._sampled_kw: SampledSentenceKeyword | None = None
         if large:
@@ -396,7 +405,8 @@ class Retriever:
         # The sentences that say who each interviewee is (positions in the sentence numbering), for a description.
         self._profile_sentences = np.array([k for r in sorted(in_profile) for k in self.sentence_rows[r]],
                                            dtype=np.int64)
-        names = tokenize(f"{chunks[rows_of[d][0]].project} {chunks[rows_of[d][0]].adopter}" for d in range(len(sources)))
+        names = tokenize(f"{chunks[rows_of[d][0]].project} {chunks[rows_of[d][0]].adopter}"
+                         for d in range(len(sources)))
         self._profiles = KeywordIndex(parts=[Part(names), Part.groups(texts, profile_rows)])
         # Each whole interview as one text: how much of the question it talks about anywhere.
         self._interviews = KeywordIndex(parts=[Part.groups(texts, [rows_of[d] for d in range(len(sources))])])
