@@ -174,3 +174,15 @@ def test_a_large_index_ranks_like_the_exact_path_with_the_real_model(real_settin
 def test_top_positions_are_a_stable_sort_cut(size: int, m: int, levels: int) -> None:
     x = np.random.default_rng(size + m).integers(0, levels, size).astype(np.float32)  # many ties at the cut
     assert retrieval._top(x, m).tolist() == np.argsort(-x, kind="stable")[:m].tolist()
+
+
+def test_the_passage_term_cache_is_bounded(shared_index, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(retrieval, "PASSAGE_TERMS_CACHE", 10)
+    r = retrieval.Retriever(shared_index, FakeEmbedder())
+    first = r.passage_terms(0)
+    for row in range(1, 40):
+        assert r.passage_terms(row) == frozenset(terms(" ".join(
+            (r.index.chunks[row].project, r.index.chunks[row].adopter, *r.index.chunks[row].heading_path,
+             r.index.chunks[row].text))))
+        assert len(r._passage_terms) <= 10
+    assert r.passage_terms(0) == first
