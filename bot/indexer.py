@@ -94,9 +94,10 @@ def build(corpus_dir: Path, index_dir: Path, embedder: Embedder, full: bool = Fa
         finally:
             if prev is not None:
                 prev.close()
-        from bot.textvectors import warm  # sentence vectors for quotes and ranking (issue 3)
+        from bot.textvectors import MAX_CHUNKS, warm  # sentence vectors for quotes and ranking (issue 3)
 
-        warm(index_dir, embedder, progress)
+        if report.chunks_total <= MAX_CHUNKS:  # checked here: warm() would read the manifest to find out
+            warm(index_dir, embedder, progress)
         _prepare_query_encoder(embedder)
     report.seconds = time.perf_counter() - started
     logger.info("index build: %s", report.summary())

@@ -11,6 +11,7 @@ import mmap
 import os
 import shutil
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 CURRENT = "CURRENT"
 LOCK = ".lock"
+TRASH = ".trash-"  # old generations being deleted
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.npy"
@@ -335,10 +337,22 @@ def prune(index_dir: Path, keep: int = KEEP_GENERATIONS) -> None:
     """Remove all but the newest `keep` generations (never the current one) and stale temp files."""
     current = current_generation(index_dir)
     gens = sorted(p for p in index_dir.glob("gen-*") if p.is_dir())
+    doomed: list[Path] = []
     for old in gens[:-keep] if keep else gens:
         if current is not None and old.name == _gen_dir(index_dir, current).name:
             continue
-        shutil.rmtree(old, ignore_errors=True)
+        # Renamed out of the way at once; deleting its files (~0.3 s at 10,000 interviews) happens in the
+        # background, so a rebuild goes live without waiting for it. A process killed meanwhile leaves a
+        # .trash- folder that the next prune removes.
+        trash = index_dir / f"{TRASH}{old.name}-{os.getpid()}"
+        try:
+            os.rename(old, trash)
+            doomed.append(trash)
+        except OSError:
+            shutil.rmtree(old, ignore_errors=True)
+    doomed += [p for p in index_dir.glob(f"{TRASH}*") if p not in doomed]
+    if doomed:
+        threading.Thread(target=_remove_all, args=(doomed,), name="qabot-prune").start()  # not a daemon: finishes
     locked = index_dir.resolve() in _held_locks  # under the build lock no other build can be writing
     for tmp in [*index_dir.glob(".tmp-gen-*"), *index_dir.glob(f".{CURRENT}.*")]:
         pid = tmp.name.rsplit("-" if tmp.name.startswith(".tmp") else ".", 1)[-1]
@@ -347,6 +361,11 @@ def prune(index_dir: Path, keep: int = KEEP_GENERATIONS) -> None:
                 shutil.rmtree(tmp, ignore_errors=True)
             else:
                 tmp.unlink(missing_ok=True)
+
+
+def _remove_all(folders: list[Path]) -> None:
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _pid_alive(pid: int) -> bool:

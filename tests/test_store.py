@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -22,6 +24,29 @@ def test_generations_switch_and_prune(fake_settings) -> None:
     assert sorted(p.name for p in index_dir.glob("gen-*")) == ["gen-000003", "gen-000004"]
     loaded = store.load(index_dir, "fake")
     assert loaded.generation == 4 and len(loaded.chunks) == loaded.faiss_index.ntotal
+
+
+def _prune_threads_done() -> None:
+    for thread in threading.enumerate():
+        if thread.name == "qabot-prune":
+            thread.join(10)
+
+
+def test_old_generations_are_deleted_in_the_background_and_leftovers_of_a_killed_prune_too(fake_settings) -> None:
+    corpus, index_dir = fake_settings.corpus_dir, fake_settings.index_dir
+    emb = FakeEmbedder()
+    build(corpus, index_dir, emb)
+    leftover = index_dir / f"{store.TRASH}gen-000000-999999"  # a prune killed while deleting
+    (leftover / "sub").mkdir(parents=True)
+    (leftover / "sub" / "vectors.npy").write_bytes(b"x" * 1000)
+    for i in range(3):
+        (corpus / f"n{i}.md").write_text(f"# N Adopter Interview - N{i}\n\n## S\n\n### Q?\nAnswer {i}.\n")
+        build(corpus, index_dir, emb)
+        # The old generation is out of the way as soon as the build returns.
+        assert len(list(index_dir.glob("gen-*"))) == 2
+    _prune_threads_done()
+    assert sorted(p.name for p in index_dir.glob("gen-*")) == ["gen-000003", "gen-000004"]
+    assert not list(index_dir.glob(f"{store.TRASH}*"))
 
 
 def test_model_mismatch_is_refused_with_rebuild_hint(fake_settings) -> None:
