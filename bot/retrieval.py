@@ -239,7 +239,7 @@ DENSE_SAMPLE = 4096  # passages whose exact cosines give the spread of all cosin
 # Above this many passages (without sentence vectors) the best-sentence BM25 comes from bot/sentencekw.py instead of
 # a keyword index of every sentence; the same size as the switch to an IVF index (store.ANN_THRESHOLD).
 SENTENCE_KW_THRESHOLD = 20_000
-PASSAGE_TERMS_CACHE = 20_000  # passages whose term sets are kept (~2 KB each)
+PASSAGE_TERMS_CACHE = 4096  # passages whose term sets are kept (~2 KB each; a question checks a few)
 _VECTOR_BLOCK = 16384  # rows of the vector file read at a time while interview centroids are summed
 
 
