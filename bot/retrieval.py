@@ -90,7 +90,7 @@ class Scores:
     body: np.ndarray  # per chunk: raw BM25
     fused: np.ndarray  # per chunk: what ranking uses
     sentence_dense: np.ndarray | None  # per sentence: cosine (None without sentence vectors)
-    sentence_kw: np.ndarray  # per sentence: BM25 of the sentence
+    sentence_kw: np.ndarray  # per sentence: BM25 of the sentence (empty for a large index: bot/sentencekw.py)
     query_terms: list[str] = field(default_factory=list)  # stemmed content words of the question
     name_terms: set[str] = field(default_factory=set)  # stems of the project names the question mentions
     adopters: set[str] = field(default_factory=set)  # name keys of adopters the query mentions
@@ -434,7 +434,8 @@ class Retriever:
             norms = np.linalg.norm(self._centroids, axis=1, keepdims=True)
             self._centroids /= np.where(norms > 0, norms, 1.0)
         # An approximate (IVF) index is large: each question scores the DENSE_CANDIDATES nearest passages through
-        # it instead of scanning every vector, so the vector file is not kept in memory (pages dropped here).
+        # it instead of scanning every vector, so the vector file is not kept in memory (its pages were dropped
+        # above; the sample's rows are read from the file).
         self._dense_sample: np.ndarray | None = None
         if approximate:
             rows = np.sort(np.random.default_rng(0).choice(len(chunks), min(DENSE_SAMPLE, len(chunks)),
