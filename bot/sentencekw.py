@@ -52,7 +52,8 @@ class SampledSentenceKeyword:
                  sample: int | None = None, candidates: int | None = None, k1: float = 1.2, b: float = 0.75) -> None:
         n = len(chunks)
         sample = SAMPLE if sample is None else sample
-        self.k1, self.b, self.candidates = k1, b, CANDIDATES if candidates is None else candidates
+        self.k1, self.b = k1, b
+        self.candidates = max(1, CANDIDATES if candidates is None else candidates)
         self._sentences_of = sentences_of
         if sample >= n:
             rows = np.arange(n, dtype=np.int64)
