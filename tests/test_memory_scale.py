@@ -186,3 +186,44 @@ def test_the_passage_term_cache_is_bounded(shared_index, monkeypatch: pytest.Mon
              r.index.chunks[row].text))))
         assert len(r._passage_terms) <= 10
     assert r.passage_terms(0) == first
+
+
+def test_the_passage_token_cache_gives_the_ids_tokenizing_would(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    from bot import tokencache
+
+    texts = _fixture_lines()[:200] + ["", "the and of", "Gojek's order-automation"]
+    want = tokenize(texts)
+    first = tokencache.passage_tokens(tmp_path, texts)
+    assert (tmp_path / tokencache.CACHE_NAME).exists()
+    calls: list[int] = []
+    real = tokencache.tokenize
+    monkeypatch.setattr(tokencache, "tokenize", lambda t: calls.append(len(t)) or real(t))
+    second = tokencache.passage_tokens(tmp_path, texts)  # from the file
+    more = ["A new passage about zebra functions.", "Another one."]
+    third = tokencache.passage_tokens(tmp_path, texts[:150] + more)  # only the new texts are tokenized
+    assert calls == [2]
+    for got, expected in ((first, want), (second, want), (third, tokenize(texts[:150] + more))):
+        assert np.array_equal(got.ids, expected.ids) and np.array_equal(got.ptr, expected.ptr)
+    # Other tokenizer rules, a damaged file, a read-only folder: tokenized again, never an error.
+    monkeypatch.setattr(tokencache, "fingerprint", lambda: "other rules")
+    assert np.array_equal(tokencache.passage_tokens(tmp_path, texts).ids, want.ids) and calls[-1] == len(texts)
+    (tmp_path / tokencache.CACHE_NAME).write_bytes(b"not a cache")
+    assert np.array_equal(tokencache.passage_tokens(tmp_path, texts).ids, want.ids)
+    (tmp_path / tokencache.CACHE_NAME).unlink()
+    monkeypatch.setattr(tokencache.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("read-only")))
+    assert np.array_equal(tokencache.passage_tokens(tmp_path, texts).ids, want.ids)
+    assert "cannot write passage token cache" in caplog.text and not list(tmp_path.glob(".*tmp"))
+
+
+def test_a_large_index_keeps_its_passage_tokens_beside_it(shared_index, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot import tokencache
+
+    emb = FakeEmbedder()
+    first = _large(shared_index, emb, monkeypatch, sample=100, candidates=60)
+    assert (shared_index.path.parent / tokencache.CACHE_NAME).exists()
+    monkeypatch.setattr(tokencache, "tokenize", lambda t: pytest.fail(f"{len(t)} texts tokenized again"))
+    again = retrieval.Retriever(shared_index, emb)
+    for query in QUESTIONS[:4]:
+        assert np.array_equal(first.score(query).fused, again.score(query).fused)
+    (shared_index.path.parent / tokencache.CACHE_NAME).unlink()  # other tests of the module start without it
