@@ -246,7 +246,11 @@ class KeywordIndex:
             missing = np.flatnonzero(empty[start:stop]) + start
             rows = np.concatenate([r for r, _ in got] + [missing])
             ids = np.concatenate([i.astype(np.int64) for _, i in got] + [np.full(len(missing), empty_id)])
-            keys, tf = np.unique((rows - start) * width + ids, return_counts=True)
+            keys = (rows - start) * width + ids
+            if (stop - start) * width < 1 << 32:
+                keys = keys.astype(np.uint32)  # sorts faster
+            keys, tf = np.unique(keys, return_counts=True)
+            keys = keys.astype(np.int64, copy=False)
             return keys // width + start, keys % width, tf
 
         df_all = np.zeros(width, dtype=np.int64)
@@ -269,12 +273,14 @@ class KeywordIndex:
             col = column[gid]
             norm = k1 * ((1.0 - b) + b * lengths[row] / avg)
             weights = (idf[col] * tf / (norm + tf)).astype(np.float32)
-            order = np.argsort(col, kind="stable")
+            # Into each term's slice, in row order: a stable (radix, for 16-bit columns) sort by column.
+            order = np.argsort(col.astype(np.uint16) if len(self._terms) <= 1 << 16 else col, kind="stable")
             cols = col[order]
-            at = cursor[cols] + (np.arange(len(cols)) - np.searchsorted(cols, cols, side="left"))
+            counts = np.bincount(col, minlength=len(self._terms))
+            at = cursor[cols] + (np.arange(len(cols)) - (np.cumsum(counts) - counts)[cols])
             self._rows[at] = row[order]
             self._weights[at] = weights[order]
-            cursor += np.bincount(col, minlength=len(self._terms))
+            cursor += counts
         self.df: dict[str, int] = {_names[g]: d for g, d in zip(self._terms.tolist(), df.tolist())}
         self.df.pop(EMPTY, None)
         self.vocab = set(self.df)
