@@ -205,6 +205,13 @@ def test_the_passage_token_cache_gives_the_ids_tokenizing_would(tmp_path: Path, 
     assert calls == [2]
     for got, expected in ((first, want), (second, want), (third, tokenize(texts[:150] + more))):
         assert np.array_equal(got.ids, expected.ids) and np.array_equal(got.ptr, expected.ptr)
+    # One new text among many: tokenized, not worth rewriting the cache for.
+    many = [f"passage {i} about scaling number {i}" for i in range(300)]
+    tokencache.passage_tokens(tmp_path, many)
+    written = (tmp_path / tokencache.CACHE_NAME).stat().st_mtime_ns
+    got = tokencache.passage_tokens(tmp_path, many + ["one more"])
+    assert (tmp_path / tokencache.CACHE_NAME).stat().st_mtime_ns == written and calls[-1] == 1
+    assert np.array_equal(got.ids, tokenize(many + ["one more"]).ids)
     # Other tokenizer rules, a damaged file, a read-only folder: tokenized again, never an error.
     monkeypatch.setattr(tokencache, "fingerprint", lambda: "other rules")
     assert np.array_equal(tokencache.passage_tokens(tmp_path, texts).ids, want.ids) and calls[-1] == len(texts)
