@@ -403,6 +403,7 @@ class Retriever:
                                  for w in re.split(r"[\s,]+", name.lower())} | set(self.adopter_names) \
             | set(self.project_names)
         del adopter_key, project_key
+        self._sentences: dict[int, list[Sentence]] = {}  # on demand, like _passage_terms: the quoted passages
         self._passage_terms: dict[int, frozenset[str]] = {}  # on demand: the answer checks a few rows per question
         sources = sorted({c.source for c in chunks})
         pos = {src: i for i, src in enumerate(sources)}
@@ -482,7 +483,13 @@ class Retriever:
 
     def sentences_of(self, row: int) -> list[Sentence]:
         """The sentences of the passage in `row` (positions `sentence_rows[row]` in the numbering)."""
-        return chunk_sentences(self.index.chunks[row])
+        found = self._sentences.get(row)
+        if found is None:
+            found = chunk_sentences(self.index.chunks[row])
+            if len(self._sentences) >= PASSAGE_TERMS_CACHE:
+                self._sentences.clear()  # bounded like passage_terms: ~1 KB per passage
+            self._sentences[row] = found
+        return found
 
     def passage_terms(self, row: int) -> frozenset[str]:
         """Stemmed content words of a passage with its heading path, project and adopter."""

@@ -188,6 +188,15 @@ def test_the_passage_term_cache_is_bounded(shared_index, monkeypatch: pytest.Mon
     assert r.passage_terms(0) == first
 
 
+def test_the_quoted_sentences_cache_is_bounded(shared_index, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(retrieval, "PASSAGE_TERMS_CACHE", 10)
+    r = retrieval.Retriever(shared_index, FakeEmbedder())
+    for row in range(40):
+        assert r.sentences_of(row) == retrieval.chunk_sentences(r.index.chunks[row])
+        assert len(r._sentences) <= 10
+    assert r.sentences_of(39) is r.sentences_of(39)  # cached
+
+
 def test_the_passage_token_cache_gives_the_ids_tokenizing_would(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                caplog: pytest.LogCaptureFixture) -> None:
     from bot import tokencache
