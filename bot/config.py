@@ -84,7 +84,7 @@ class Settings:
     query_encoder: str = "onnx-int8"  # "onnx-int8" (int8 export), "onnx" (fp32) or "torch": how questions are embedded
     encoder_dir: Path | None = None  # where the ONNX export lives; None = INDEX_DIR/encoder
     workers: int = 1  # `qabot serve` processes sharing the port (each loads the index; one per core)
-    answer_threads: int = 2  # questions one process answers at once; more wait their turn (no GIL thrashing)
+    answer_threads: int = 2  # questions one process answers at once; more wait their turn (1 with --workers)
     index_poll_ms: int = 2000  # how often a server looks for a generation written by another process
 
     @classmethod

@@ -77,6 +77,8 @@ def _run_workers(settings: Settings, watch: bool) -> None:
     os.environ.update(QABOT_HOST=settings.host, QABOT_PORT=str(settings.port), QABOT_LOG_LEVEL=settings.log_level,
                       QABOT_CORPUS_DIR=str(settings.corpus_dir), QABOT_INDEX_DIR=str(settings.index_dir),
                       QABOT_WORKERS="1")
+    # One question at a time per process: with a process per core, more only contend (BENCHMARKS.md).
+    os.environ.setdefault("QABOT_ANSWER_THREADS", "1")
     if watch:
         os.environ["QABOT_INDEX_POLL_MS"] = str(min(settings.index_poll_ms, 500))
     watcher = None

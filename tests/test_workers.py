@@ -180,3 +180,26 @@ def test_serve_workers_build_a_missing_index_once(tmp_path: Path, fixture_corpus
         assert r.status_code == 200 and r.json()["citations"]
     finally:
         _stop(proc)
+
+
+@pytest.mark.parametrize("given, expected", [(None, "1"), ("3", "3")])
+def test_workers_answer_one_question_at_a_time_unless_told(fake_answerer, fake_settings: Settings,
+                                                          monkeypatch: pytest.MonkeyPatch, given, expected) -> None:
+    import uvicorn
+
+    from bot import server
+
+    seen: dict[str, object] = {}
+
+    def fake_run(app, **kwargs):
+        seen.update(app=app, env=dict(os.environ), **kwargs)
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    if given is not None:
+        monkeypatch.setenv("QABOT_ANSWER_THREADS", given)
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # _run_workers edits the environment for its children
+    server.run_server(fake_settings.replace(workers=3, port=8123))
+    assert seen["app"] == "bot.server:worker_app" and seen["factory"] is True and seen["workers"] == 3
+    env = seen["env"]
+    assert env["QABOT_ANSWER_THREADS"] == expected and env["QABOT_PORT"] == "8123"
+    assert env["QABOT_INDEX_DIR"] == str(fake_settings.index_dir) and env["QABOT_WORKERS"] == "1"
