@@ -58,6 +58,15 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def stop_server(proc: subprocess.Popen) -> None:
+    """Terminate a started server, killing it if it takes over 20 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def start_server(index: Path, corpus: Path, port: int, watch: bool = False,
                  extra_env: dict[str, str] | None = None, log: Path | None = None) -> tuple[subprocess.Popen, float]:
     """Start `qabot serve` and wait for /readyz; return the process and the seconds to ready."""
@@ -154,11 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"serve_peak_rss_mb": round(peak_rss_mb(proc.pid)), "label": args.label,
                           "loadavg_after": os.getloadavg()[0]}), flush=True)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
     return 0
 
 

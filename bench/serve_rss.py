@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 import urllib.request
@@ -24,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.serve_bench import QUESTIONS, ROOT, free_port, start_server  # noqa: E402
+from bench.serve_bench import QUESTIONS, ROOT, free_port, start_server, stop_server  # noqa: E402
 
 FIELDS = ("VmRSS", "VmHWM", "RssAnon", "RssFile")
 
@@ -62,11 +61,7 @@ def run(index: Path, corpus: Path, encoder: Path | None, asks: int, log: Path | 
         took = [ask(port, QUESTIONS[i % len(QUESTIONS)]) * 1000 for i in range(asks)]
         after = status_mb(proc.pid)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
     return {"index": str(index), "ready_s": round(ready_s, 2), "rss_at_ready_mb": at_ready.get("VmRSS"),
             **{f"{k}_mb": v for k, v in after.items()},
             "ask_ms_first": round(took[0], 1) if took else None,

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.gen_corpus import DEFAULT_SOURCE, read_pools, synthesize  # noqa: E402
-from bench.serve_bench import QUESTIONS, free_port, peak_rss_mb, start_server  # noqa: E402
+from bench.serve_bench import QUESTIONS, free_port, peak_rss_mb, start_server, stop_server  # noqa: E402
 
 LAG = 5.0
 TOKEN = "soak-admin-token-0123456789"
@@ -200,11 +200,7 @@ def run_soak(seconds: float = 60, model: str = "all-MiniLM-L6-v2", concurrency: 
         rss = peak_rss_mb(proc.pid)
     finally:
         stop.set()
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
     bad_sources = [(s, round(t0, 2)) for t0, t1, code, sources in results if code == 200
                    for s in sources if not timeline.existed(s, t0 - LAG, t1)]
     # How long after its deletion a file was still cited (the swap lag a stale citation reveals).

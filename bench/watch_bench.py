@@ -22,7 +22,7 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.serve_bench import free_port, peak_rss_mb, start_server  # noqa: E402
+from bench.serve_bench import free_port, peak_rss_mb, start_server, stop_server  # noqa: E402
 
 WORDS = ["amber", "quartz", "falcon", "meadow", "cobalt", "lantern", "harbor", "willow", "ember", "glacier"]
 
@@ -77,11 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                   "serve_peak_rss_mb": round(peak_rss_mb(proc.pid))}
         print(json.dumps(result), flush=True)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except Exception:  # noqa: BLE001
-            proc.kill()
+        stop_server(proc)
         shutil.rmtree(scratch, ignore_errors=True)
     return 0
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -41,3 +43,13 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+
+
+def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """Ask a `qabot serve` process to stop as Ctrl+C would (SIGINT), killing it if it does not within `timeout`."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.api import create_app
-from tests.live import free_port
+from tests.live import free_port, stop
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,12 +72,7 @@ def test_qabot_serve_on_loopback(real_settings, tmp_path: Path) -> None:
             assert http.get("/").headers["content-type"].startswith("text/html")
             assert 'route="/ask"' in http.get("/metrics").text
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=20)
     output = Path(log.name).read_text()
     assert proc.returncode == 0, output
     assert re.search(r"request route=/ask method=POST status=200 latency_ms=[\d.]+ answered=True", output), output

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -17,7 +16,7 @@ import pytest
 
 from bot.api import create_app
 from bot.config import ConfigError, Settings
-from tests.live import LiveServer, free_port
+from tests.live import LiveServer, free_port, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 INTERVIEW = """---
@@ -134,15 +133,6 @@ def _adopters(url: str) -> set[str]:
     return {i["adopter"] for i in httpx.get(f"{url}/interviews", timeout=10).json()["interviews"]}
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def test_serve_workers_share_the_port_and_follow_the_watched_corpus(tmp_path: Path, fixture_corpus: Path) -> None:
     proc, url, log = _serve(tmp_path, fixture_corpus, "--workers", "2", "--watch")
     try:
@@ -164,7 +154,7 @@ def test_serve_workers_share_the_port_and_follow_the_watched_corpus(tmp_path: Pa
         _wait(lambda: all(_adopters(url) == before for _ in range(12)), "a worker still cites a deleted file",
               proc, log, seconds=30)
     finally:
-        _stop(proc)
+        stop(proc)
     assert proc.returncode == 0, log.read_text()
     assert "with 2 worker processes" in log.read_text()
 
@@ -179,7 +169,7 @@ def test_serve_workers_build_a_missing_index_once(tmp_path: Path, fixture_corpus
         r = httpx.post(f"{url}/ask", json={"question": "Why did Acme pick Knative?"}, timeout=10)
         assert r.status_code == 200 and r.json()["citations"]
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 @pytest.mark.parametrize("given, expected", [(None, "1"), ("3", "3")])
