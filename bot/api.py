@@ -4,8 +4,8 @@ import hmac
 import logging
 import threading
 from contextlib import asynccontextmanager
-from pathlib import Path
 from functools import partial
+from pathlib import Path
 from typing import Any, AsyncIterator, Callable, TypeVar
 
 import anyio

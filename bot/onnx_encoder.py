@@ -1,9 +1,10 @@
-"""The query encoder as an ONNX file: exported once from the bundled model, then run on onnxruntime.
+"""The model as ONNX files: exported once from the bundled model, then run on onnxruntime.
 
 `qabot index` exports all-MiniLM-L6-v2 (transformer + mean pooling + L2 norm) with torch to `INDEX/encoder/`
-(or QABOT_ENCODER_DIR), optionally int8-quantized (dynamic, per channel). `qabot serve` then encodes questions with onnxruntime and the
-fast tokenizer only: no torch or sentence-transformers import, so it starts in seconds and a query costs a few
-milliseconds on one core. Passages are still embedded by sentence-transformers at index time.
+(or QABOT_ENCODER_DIR) in fp32, and from that an int8 copy (dynamic, per channel). `qabot serve` encodes questions
+with the int8 file (by default), onnxruntime and the fast tokenizer only: no torch or sentence-transformers
+import, so it starts in seconds and a question costs a few milliseconds on one core. The fp32 file embeds the
+passages of small updates (an added interview) with torch's vectors; full builds use sentence-transformers.
 """
 
 from __future__ import annotations
@@ -68,12 +69,8 @@ def is_current(onnx_path: Path, model_path: Path) -> bool:
             and meta.get("model_xxh3") == _model_fingerprint(model_path))
 
 
-def export_encoder(model_path: Path, out: Path, quantize: bool, source: Path | None = None) -> Path:
-    """Export the model (transformer, mean pooling, L2 norm) to `out`, int8-quantized if asked; atomic.
-
-    `source`: an fp32 export to quantize instead of exporting from torch again."""
-    if quantize and source is not None:
-        return _quantize_file(source, out, model_path)
+def export_encoder(model_path: Path, out: Path) -> Path:
+    """Export the model (transformer, mean pooling, L2 norm) in fp32 to `out`; atomic."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         import torch
@@ -98,7 +95,6 @@ def export_encoder(model_path: Path, out: Path, quantize: bool, source: Path | N
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    fp32 = tmp.with_name(tmp.name + ".fp32") if quantize else tmp
     try:
         model = AutoModel.from_pretrained(str(model_path), local_files_only=True,
                                           attn_implementation="eager").eval()
@@ -108,23 +104,19 @@ def export_encoder(model_path: Path, out: Path, quantize: bool, source: Path | N
         with warnings.catch_warnings(), torch.inference_mode():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                Encoder(model), (example, example, torch.zeros_like(example)), str(fp32),
+                Encoder(model), (example, example, torch.zeros_like(example)), str(tmp),
                 input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["embedding"],
                 dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
                               "token_type_ids": {0: "batch", 1: "tokens"}, "embedding": {0: "batch"}},
                 opset_version=17, dynamo=False)
-        if quantize:
-            _quantize(fp32, tmp)
-        _install(tmp, out, model_path, quantize)
+        _install(tmp, out, model_path, False)
     except EncoderError:
         raise
     except Exception as exc:  # noqa: BLE001 - the exporter fails in many ways; name the file
         raise EncoderError(f"cannot export the ONNX encoder to {out}: {exc}") from exc
     finally:
-        for leftover in (tmp, fp32):
-            leftover.unlink(missing_ok=True)
-    logger.info("exported the %s query encoder to %s (%.1f MB)", "int8" if quantize else "fp32", out,
-                out.stat().st_size / 1e6)
+        tmp.unlink(missing_ok=True)
+    logger.info("exported the fp32 query encoder to %s (%.1f MB)", out, out.stat().st_size / 1e6)
     return out
 
 
@@ -152,7 +144,7 @@ def _install(tmp: Path, out: Path, model_path: Path, quantized: bool) -> None:
     os.replace(meta_tmp, _meta_path(out))
 
 
-def _quantize_file(source: Path, out: Path, model_path: Path) -> Path:
+def quantize_encoder(source: Path, out: Path, model_path: Path) -> Path:
     """The int8 export made from an existing fp32 export (no torch needed); atomic."""
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
@@ -183,11 +175,11 @@ def ensure_encoder(folder: Path, model_name: str, model_path: Path, kind: str) -
     path = encoder_file(folder, model_name, kind)
     if not is_current(path, model_path):
         if kind == "onnx-int8":
-            # The fp32 export stays beside it: small batches of passages are embedded with it (exact vectors).
-            export_encoder(model_path, path, quantize=True, source=ensure_encoder(folder, model_name, model_path,
-                                                                                 "onnx"))
+            # Quantized from the fp32 export, which stays beside it: small batches of passages are embedded with
+            # it (exact vectors).
+            quantize_encoder(ensure_encoder(folder, model_name, model_path, "onnx"), path, model_path)
         else:
-            export_encoder(model_path, path, quantize=False)
+            export_encoder(model_path, path)
     return path
 
 

@@ -79,11 +79,10 @@ def _run_workers(settings: Settings, watch: bool) -> None:
                       QABOT_WORKERS="1")
     # One question at a time per process: with a process per core, more only contend (BENCHMARKS.md).
     os.environ.setdefault("QABOT_ANSWER_THREADS", "1")
-    if watch:
-        os.environ["QABOT_INDEX_POLL_MS"] = str(min(settings.index_poll_ms, 500))
     watcher = None
     # The index must exist before the workers start, or each would try to build it.
     if watch:
+        os.environ["QABOT_INDEX_POLL_MS"] = str(min(settings.index_poll_ms, 500))
         maintainer = IndexMaintainer(Answerer(settings), poll_seconds=0)
         watcher = _start_watching(settings, maintainer)
         wait_ready = getattr(watcher, "wait_ready", None)

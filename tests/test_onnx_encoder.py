@@ -48,7 +48,7 @@ def test_stale_export_is_redone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     out = encoder_file(tmp_path / "enc", "m", "onnx")
     calls: list[Path] = []
 
-    def fake_export(model_path: Path, path: Path, quantize: bool) -> Path:
+    def fake_export(model_path: Path, path: Path) -> Path:
         from bot import onnx_encoder
 
         calls.append(path)
