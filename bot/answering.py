@@ -284,14 +284,15 @@ class Answerer:
                 raise store.IndexNotFound(f"no index in {self.settings.index_dir}; build it with `qabot index`")
             if self._retriever is not None and self._retriever.index.generation == generation:
                 return False
-            index = store.load(self.settings.index_dir, self.embedder.name, generation)
-            aux = None
-            if len(index.chunks) <= MAX_CHUNKS:
-                try:
-                    aux = text_vectors(self.settings.index_dir, index.chunks, self.embedder)
-                except Exception as exc:  # noqa: BLE001 - passage vectors alone still answer
-                    logger.warning("sentence vectors unavailable, ranking by passages only: %s", exc)
-            self._retriever = Retriever(index, self.embedder, aux=aux)
+            with memory.gc_paused():
+                index = store.load(self.settings.index_dir, self.embedder.name, generation)
+                aux = None
+                if len(index.chunks) <= MAX_CHUNKS:
+                    try:
+                        aux = text_vectors(self.settings.index_dir, index.chunks, self.embedder)
+                    except Exception as exc:  # noqa: BLE001 - passage vectors alone still answer
+                        logger.warning("sentence vectors unavailable, ranking by passages only: %s", exc)
+                self._retriever = Retriever(index, self.embedder, aux=aux)
             memory.trim()  # the previous generation's objects and the build's temporaries are freed now
             logger.info("index generation %s loaded: %d chunks", generation, len(index.chunks))
             return True

@@ -243,3 +243,31 @@ def test_a_large_index_keeps_its_passage_tokens_beside_it(shared_index, monkeypa
     for query in QUESTIONS[:4]:
         assert np.array_equal(first.score(query).fused, again.score(query).fused)
     (shared_index.path.parent / tokencache.CACHE_NAME).unlink()  # other tests of the module start without it
+
+
+def test_reload_pauses_the_cyclic_collector_and_restores_it(fake_answerer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from bot import memory, store as store_module
+
+    seen = []
+    load = store_module.load
+
+    def watching_load(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(store_module, "load", watching_load)
+    fake_answerer._retriever = None
+    assert gc.isenabled() and fake_answerer.reload()
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        with pytest.raises(RuntimeError), memory.gc_paused():
+            raise RuntimeError("a failed load")
+        assert not gc.isenabled()  # a collector switched off by someone else stays off
+    finally:
+        gc.enable()
+    with pytest.raises(RuntimeError), memory.gc_paused():
+        raise RuntimeError("a failed load")
+    assert gc.isenabled()
