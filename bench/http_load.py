@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,7 +27,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.serve_bench import QUESTIONS  # noqa: E402 - the same generic questions as every load benchmark
+# The same generic questions and server start as every load benchmark.
+from bench.serve_bench import QUESTIONS, free_port, start_server, stop_server  # noqa: E402
 
 
 @dataclass
@@ -97,35 +97,6 @@ async def run_level(url: str, endpoint: str, concurrency: int, requests: int, wa
     return Result(endpoint, concurrency, requests, errors, round(percentile(latencies, 50), 1),
                   round(percentile(latencies, 99), 1), round(statistics.fmean(latencies), 1),
                   round(requests / elapsed, 1), round(percentile(server, 50), 1) if server else None)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(corpus: Path, index: Path, workers: int = 1) -> tuple[subprocess.Popen, str]:
-    """Start `qabot serve` on a free loopback port and wait until /readyz says ready (every worker)."""
-    port = _free_port()
-    env = {**os.environ, "QABOT_CORPUS_DIR": str(corpus), "QABOT_INDEX_DIR": str(index), "HF_HUB_OFFLINE": "1",
-           "QABOT_LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port),
-                             "--workers", str(workers)], cwd=ROOT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 600  # a first start builds the index
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"qabot serve exited with {proc.returncode}")
-        try:
-            # New connections land on any worker: all must say ready, several times in a row.
-            if all(httpx.get(f"{url}/readyz", timeout=2).status_code == 200 for _ in range(4 * workers)):
-                return proc, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    proc.terminate()
-    raise SystemExit("qabot serve did not become ready")
 
 
 WRK_SCRIPT = """
@@ -204,7 +175,10 @@ def main() -> None:
     url = args.url
     load_before = os.getloadavg()[0]
     if url is None:
-        proc, url = start_server(args.corpus, args.index, args.workers)
+        port = free_port()
+        # A first start builds the index: allow it 10 minutes.
+        proc, _ = start_server(args.index, args.corpus, port, workers=args.workers, ready_within=600)
+        url = f"http://127.0.0.1:{port}"
     try:
         info = httpx.get(f"{url}/readyz", timeout=10).json()
         levels = [(endpoint, int(c)) for endpoint in ("/ask", "/search") for c in args.concurrency.split(",")]
@@ -214,8 +188,7 @@ def main() -> None:
             results = [asyncio.run(run_level(url, endpoint, c, args.requests, args.warmup)) for endpoint, c in levels]
     finally:
         if proc is not None:
-            proc.terminate()
-            proc.wait(30)
+            stop_server(proc)
     if args.json:
         print(json.dumps({"index": info, "results": [asdict(r) for r in results]}, indent=2))
     else:

@@ -67,32 +67,41 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
+def _ready(port: int) -> bool:
+    """True when /readyz on `port` answers 200 (a 503 raises, as urllib does)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
+        return r.status == 200
+
+
 def start_server(index: Path, corpus: Path, port: int, watch: bool = False,
-                 extra_env: dict[str, str] | None = None, log: Path | None = None) -> tuple[subprocess.Popen, float]:
-    """Start `qabot serve` and wait for /readyz; return the process and the seconds to ready."""
+                 extra_env: dict[str, str] | None = None, log: Path | None = None, workers: int = 1,
+                 ready_within: float = 300) -> tuple[subprocess.Popen, float]:
+    """Start `qabot serve` (`--workers N`) and wait for /readyz from every worker; return the process and the
+    seconds to ready."""
     env = {**os.environ, "QABOT_INDEX_DIR": str(index), "QABOT_CORPUS_DIR": str(corpus), "HF_HUB_OFFLINE": "1",
            "QABOT_LOG_LEVEL": "INFO" if log else "WARNING", **(extra_env or {})}
-    cmd = [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers",
+           str(workers)]
     started = time.perf_counter()
     # The server's log goes to a file (a pipe nobody reads would block the server once full).
     log_file = (log or Path(os.devnull)).open("a")
     proc = subprocess.Popen(cmd + (["--watch"] if watch else []), env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=log_file, text=True)
-    import urllib.request
-
     while True:
         if proc.poll() is not None:
             tail = log.read_text()[-2000:] if log else "(run with a log file to see why)"
             raise SystemExit(f"qabot serve exited with {proc.returncode}: {tail}")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
-                if r.status == 200:
-                    return proc, time.perf_counter() - started
+            # New connections land on any worker: with several, all must say ready, several times in a row.
+            if all(_ready(port) for _ in range(1 if workers == 1 else 4 * workers)):
+                return proc, time.perf_counter() - started
         except OSError:
             pass
-        if time.perf_counter() - started > 300:
+        if time.perf_counter() - started > ready_within:
             proc.kill()
-            raise SystemExit("qabot serve not ready within 300 s")
+            raise SystemExit(f"qabot serve not ready within {ready_within:.0f} s")
         time.sleep(0.05)
 
 
