@@ -192,8 +192,9 @@ def _build_locked(corpus_dir: Path, index_dir: Path, embedder: Embedder, prev: s
         row0, off0 = run[0].row, run[0].offset
         rows, nbytes = run[-1].row + run[-1].chunks - row0, run[-1].offset + run[-1].nbytes - off0
         lists = prev.lists[row0:row0 + rows] if prev.lists is not None else None
+        passages = (prev.passages, row0) if prev.passages is not None else None
         new_row, new_off, _ = writer.add_lines(prev.lines[off0:off0 + nbytes], prev.vectors[row0:row0 + rows],
-                                               prev.keys[row0:row0 + rows], lists)
+                                               prev.keys[row0:row0 + rows], lists, passages)
         for e in run:
             e.row, e.offset = new_row + (e.row - row0), new_off + (e.offset - off0)
         run.clear()

@@ -23,6 +23,8 @@ import xxhash
 
 from bot.ann import ann_nlist, ann_nprobe, build_ann  # noqa: F401 - re-exported for callers of the store
 from bot.chunking import CHUNKER_VERSION, Chunk
+from bot.passages import FILES as PASSAGE_FILES
+from bot.passages import PASSAGES, PassageFiles, PassageFormatError, PassageWriter
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +38,7 @@ FAISS_FILE = "index.faiss"
 KEYS = "keys.npy"  # a digest of each row's embed text, so a build can reuse vectors without parsing chunks
 LISTS = "lists.npy"  # the IVF list of each row (approximate index only), so a build assigns only new rows
 KEEP_GENERATIONS = 2
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: passages also in columns (bot/passages.py); 2 and 1 still load
 
 # Below this many passages search is exact (flat); from it on, an IVF index with 8-bit codes finds candidates
 # and they are re-scored exactly against the (memory-mapped) vectors. bench/build_bench.py measures recall.
@@ -239,12 +241,24 @@ class GenerationWriter:
         self.vectors = np.lib.format.open_memmap(self.tmp / VECTORS, mode="w+", dtype=np.float32, shape=(rows, dim))
         self.keys = np.zeros(rows, dtype="S16")
         self.lists = np.full(rows, -1, dtype=np.int64)
+        self.passages = PassageWriter(self.tmp)
         self.row = 0
         self.offset = 0
 
     def add_lines(self, lines: bytes | memoryview, vectors: np.ndarray, keys: np.ndarray,
-                  lists: np.ndarray | None = None) -> tuple[int, int, int]:
-        """Append already-serialized chunk lines with their vectors; return (row, offset, nbytes)."""
+                  lists: np.ndarray | None = None, passages: tuple[PassageFiles, int] | None = None
+                  ) -> tuple[int, int, int]:
+        """Append already-serialized chunk lines with their vectors (`passages`: the same rows of an earlier
+        generation's passage files, from the row given; None: taken from the lines); return (row, offset, nbytes)."""
+        if passages is not None:
+            self.passages.copy(passages[0], passages[1], len(vectors))
+        else:  # an earlier generation without passage files: parsed once, here
+            self.passages.add_chunks([Chunk.from_dict(json.loads(line)) for line in bytes(lines).splitlines()
+                                      if line.strip()])
+        return self._add(lines, vectors, keys, lists)
+
+    def _add(self, lines: bytes | memoryview, vectors: np.ndarray, keys: np.ndarray,
+             lists: np.ndarray | None = None) -> tuple[int, int, int]:
         n = len(vectors)
         row, offset = self.row, self.offset
         self._chunks.write(lines)
@@ -261,7 +275,8 @@ class GenerationWriter:
         """Append new chunks with their vectors; return (row, offset, nbytes)."""
         lines = b"".join(_chunk_line(c) for c in chunks)
         keys = np.array([embed_key(c.embed_text) for c in chunks], dtype="S16")
-        return self.add_lines(lines, vectors, keys)
+        self.passages.add_chunks(chunks)
+        return self._add(lines, vectors, keys)
 
     def finish(self, manifest: Manifest, previous: Path | None = None) -> Path:
         """Write the FAISS index, checksums and manifest; fsync; rename into place; switch CURRENT; prune."""
@@ -269,7 +284,7 @@ class GenerationWriter:
             raise StoreError(f"internal error: {self.row} rows written, {self.rows} announced")
         self._chunks.close()
         self.vectors.flush()
-        files = [CHUNKS, VECTORS, KEYS, FAISS_FILE]
+        files = [CHUNKS, VECTORS, KEYS, FAISS_FILE, *self.passages.finish()]
         np.save(self.tmp / KEYS, self.keys)
         if self.rows >= ANN_THRESHOLD:
             index, lists = build_ann(self.vectors, self.lists, previous)
@@ -418,6 +433,18 @@ def _served_chunk(d: dict[str, Any]) -> Chunk:
                  line_start=d["line_start"], line_end=d["line_end"], embed_text="")
 
 
+def _read_chunks(gen_dir: Path, manifest: Manifest, rows: int) -> list[Chunk]:
+    """The generation's passages: from its passage columns (format 3), else parsed from chunks.jsonl."""
+    if PASSAGES in manifest.checksums:
+        files = PassageFiles.open(gen_dir, rows)
+        try:
+            return files.chunks()
+        finally:
+            files.close()
+    with (gen_dir / CHUNKS).open(encoding="utf-8") as f:
+        return [_served_chunk(json.loads(line)) for line in f if line.strip()]
+
+
 def load(index_dir: Path, model: str, generation: int | None = None, verify: bool = True) -> LoadedIndex:
     """Load a generation (default: current), checking the model and the files' checksums."""
     manifest = read_manifest(index_dir, generation)
@@ -426,9 +453,8 @@ def load(index_dir: Path, model: str, generation: int | None = None, verify: boo
     if verify:
         verify_files(gen_dir, manifest.checksums)
     try:
-        with (gen_dir / CHUNKS).open(encoding="utf-8") as f:
-            chunks = [_served_chunk(json.loads(line)) for line in f if line.strip()]
         vectors = np.load(gen_dir / VECTORS, mmap_mode="r")
+        chunks = _read_chunks(gen_dir, manifest, len(vectors))
         index = faiss.read_index(str(gen_dir / FAISS_FILE))
         if manifest.ann != "flat":
             ivf = faiss.extract_index_ivf(index)
@@ -452,6 +478,7 @@ class Previous:
     lists: np.ndarray | None
     spans_known: bool  # False for generations written before format 2 (rows located by parsing)
     _mmap: Any = None
+    passages: PassageFiles | None = None  # None for generations written before format 3
     _key_rows: dict[bytes, int] | None = None
 
     def row_of_key(self, key: bytes) -> int | None:
@@ -470,6 +497,8 @@ class Previous:
                 self._mmap.close()
         except BufferError:  # a slice is still referenced somewhere; the map is freed with it
             pass
+        if self.passages is not None:
+            self.passages.close()
 
 
 def open_previous(index_dir: Path, model: str) -> Previous:
@@ -477,7 +506,7 @@ def open_previous(index_dir: Path, model: str) -> Previous:
     manifest = read_manifest(index_dir)
     gen_dir = _gen_dir(index_dir, manifest.generation)
     check_compatible(manifest, model, index_dir)
-    verify_files(gen_dir, manifest.checksums, names=[CHUNKS, VECTORS, KEYS, LISTS])
+    verify_files(gen_dir, manifest.checksums, names=[CHUNKS, VECTORS, KEYS, LISTS, *PASSAGE_FILES])
     try:
         vectors = np.load(gen_dir / VECTORS, mmap_mode="r")
         with (gen_dir / CHUNKS).open("rb") as f:
@@ -494,7 +523,14 @@ def open_previous(index_dir: Path, model: str) -> Previous:
         keys, spans_known = _locate_rows(manifest, lines)
     if len(keys) != len(vectors):
         raise StoreError(f"the index in {gen_dir} is inconsistent; rebuild with `qabot index --full`")
-    return Previous(manifest, gen_dir, vectors, lines, keys, lists, spans_known, mm)
+    passages = None
+    if PASSAGES in manifest.checksums and spans_known:
+        try:
+            passages = PassageFiles.open(gen_dir, len(vectors))
+        except (OSError, ValueError, PassageFormatError) as exc:
+            raise StoreError(f"the passages of {gen_dir} cannot be read ({exc}); rebuild with `qabot index --full`"
+                             ) from exc
+    return Previous(manifest, gen_dir, vectors, lines, keys, lists, spans_known, mm, passages=passages)
 
 
 def _locate_rows(manifest: Manifest, lines: memoryview) -> tuple[np.ndarray, bool]:
