@@ -181,7 +181,8 @@ def _build_locked(corpus_dir: Path, index_dir: Path, embedder: Embedder, prev: s
         report.generation = prev.manifest.generation
         return
     generation = max(store.current_generation(index_dir) or 0, _max_generation(index_dir)) + 1
-    writer = store.GenerationWriter(index_dir, generation, report.chunks_total, dim)
+    writer = store.GenerationWriter(index_dir, generation, report.chunks_total, dim,
+                                    passages=prev.passages if prev is not None else None)
     files: dict[str, store.FileEntry] = {}
     run: list[store.FileEntry] = []  # reused files whose previous rows and lines follow each other
 

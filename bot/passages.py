@@ -1,18 +1,23 @@
-"""A generation's passages in columns, so a start makes its Chunk objects without parsing JSON.
+"""A generation's passages in columns, so a start makes its Chunk objects and keyword indexes without parsing
+JSON or tokenizing every passage again.
 
 chunks.jsonl holds every passage as a JSON line (with its embed text, which only building reads). Parsing its
-171k lines was 2.5 s of a serve start at 10,000 interviews. Beside it the build writes:
-- passages.bin: the UTF-8 strings of every passage, row after row: chunk id, source, project, adopter, section,
-  question, text, then each heading of its path;
-- passages.npy: per row (and one closing row of totals) its first byte, first character and first string there,
-  its line_start and line_end;
-- passage-ends.npy: per string, where it ends (characters from the start of passages.bin).
-A start decodes passages.bin block by block and slices the strings out of it; an incremental build copies an
-unchanged file's rows as bytes and shifted offsets, like its chunks.jsonl lines and vectors.
+171k lines was 2.5 s of a serve start at 10,000 interviews, and tokenizing their texts 4-5 s (a cache beside the
+index, bot/tokencache.py, made that 0.5 s). Beside it the build writes:
+- passages.bin: the UTF-8 chunk id and text of every passage, row after row;
+- passages.npy: per row (and one closing row of totals) its first byte, first character and first token there,
+  the length of its chunk id, its lines, and the codes of its source, project, adopter, section, question and
+  heading path in the tables;
+- passage-tokens.npy: the term codes of every passage text, as bot.keyword tokenizes it;
+- passage-tables.json: the distinct names (sources, projects, adopters, sections, questions, headings), heading
+  paths (lists of name codes) and terms the codes stand for, and the tokenizer rules the terms were made by.
+An incremental build copies an unchanged file's rows as bytes, codes and shifted offsets (its tables start as
+the previous generation's, so codes keep their meaning; a full build starts them afresh).
 """
 
 from __future__ import annotations
 
+import json
 import mmap
 import os
 from dataclasses import dataclass
@@ -22,14 +27,20 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from bot import keyword
 from bot.chunking import Chunk
+from bot.keyword import Tokens, tokenize
+from bot.tokencache import fingerprint
 
 PASSAGES = "passages.bin"
 PASSAGE_INDEX = "passages.npy"
-PASSAGE_ENDS = "passage-ends.npy"
-FILES = (PASSAGES, PASSAGE_INDEX, PASSAGE_ENDS)
-_FIXED = 7  # strings every row has before its heading path
-_BYTE, _CHAR, _STRING, _LINE_START, _LINE_END = range(5)
+PASSAGE_TOKENS = "passage-tokens.npy"
+PASSAGE_TABLES = "passage-tables.json"
+FILES = (PASSAGES, PASSAGE_INDEX, PASSAGE_TOKENS, PASSAGE_TABLES)
+# Columns of passages.npy; the closing row holds the totals of BYTE, CHAR and TOKEN.
+BYTE, CHAR, TOKEN, ID_CHARS, LINE_START, LINE_END, SOURCE, PROJECT, ADOPTER, SECTION, QUESTION, PATH = range(12)
+COLUMNS = 12
+_NAMES = (SOURCE, PROJECT, ADOPTER, SECTION, QUESTION)
 _BLOCK_ROWS = 16384  # rows decoded at a time while loading (bounds the decoded block held beside the passages)
 
 
@@ -38,121 +49,229 @@ class PassageFormatError(ValueError):
 
 
 @dataclass
+class Tables:
+    """The names, heading paths and terms that passages.npy and passage-tokens.npy refer to by code."""
+
+    names: list[str]
+    paths: list[list[int]]
+    terms: list[str]
+    tokenizer: str
+
+    def to_json(self) -> str:
+        """Serialized tables."""
+        return json.dumps({"names": self.names, "paths": self.paths, "terms": self.terms,
+                           "tokenizer": self.tokenizer}, ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def read(cls, path: Path) -> "Tables":
+        """Parse the tables file (PassageFormatError when it is not one)."""
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+            tables = cls(d["names"], d["paths"], d["terms"], d["tokenizer"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PassageFormatError(f"{path.name} is not a passage table ({exc})") from exc
+        if not all(isinstance(x, list) for x in (tables.names, tables.paths, tables.terms)):
+            raise PassageFormatError(f"{path.name} is not a passage table")
+        return tables
+
+
+@dataclass
 class PassageFiles:
     """A generation's passage files opened for reading or copying."""
 
-    index: np.ndarray  # int64 (rows + 1, 5)
-    ends: np.ndarray  # int64, one per string
+    index: np.ndarray  # int64 (rows + 1, COLUMNS)
+    tokens: np.ndarray  # int32 term codes (memory-mapped)
+    tables: Tables
     blob: Any  # mmap of passages.bin (or b"" when empty)
 
     @classmethod
     def open(cls, folder: Path, rows: int) -> "PassageFiles":
         """Open and cross-check the files (PassageFormatError when they disagree)."""
         index = np.load(folder / PASSAGE_INDEX)
-        ends = np.load(folder / PASSAGE_ENDS)
+        tokens = np.load(folder / PASSAGE_TOKENS, mmap_mode="r")
+        tables = Tables.read(folder / PASSAGE_TABLES)
         with (folder / PASSAGES).open("rb") as f:
             size = os.fstat(f.fileno()).st_size
             blob = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-        files = cls(index, ends, blob)
-        if (index.ndim != 2 or index.shape != (rows + 1, 5) or ends.ndim != 1 or int(index[-1, _BYTE]) != size
-                or int(index[-1, _STRING]) != len(ends) or np.any(np.diff(index[:, _STRING]) < _FIXED)
-                or (len(ends) and int(ends[-1]) != int(index[-1, _CHAR]))):
+        files = cls(index, tokens, tables, blob)
+        if not files._consistent(rows, size):
             files.close()
             raise PassageFormatError("the passage files disagree with each other")
         return files
 
+    def _consistent(self, rows: int, size: int) -> bool:
+        index, tables = self.index, self.tables
+        if index.ndim != 2 or index.shape != (rows + 1, COLUMNS) or self.tokens.ndim != 1:
+            return False
+        if int(index[-1, BYTE]) != size or int(index[-1, TOKEN]) != len(self.tokens):
+            return False
+        body = index[:-1]
+        if rows and (np.any(np.diff(index[:, [BYTE, CHAR, TOKEN]], axis=0) < 0)
+                     or np.any(body[:, ID_CHARS] < 0) or np.any(body[:, ID_CHARS] > np.diff(index[:, CHAR]))
+                     or int(body[:, _NAMES].min()) < 0 or int(body[:, _NAMES].max()) >= len(tables.names)
+                     or int(body[:, PATH].min()) < 0 or int(body[:, PATH].max()) >= len(tables.paths)):
+            return False
+        return all(0 <= c < len(tables.names) for p in tables.paths for c in p)
+
     def close(self) -> None:
-        """Release the memory map."""
+        """Release the memory maps."""
+        self.tokens = np.zeros(0, dtype=np.int32)
         if isinstance(self.blob, mmap.mmap):
             try:
                 self.blob.close()
             except BufferError:  # a slice is still referenced; the map is freed with it
                 pass
 
+    def _blocks(self, row: int, rows: int) -> Any:
+        """(first row, last row + 1, decoded text of those rows, character offset of that text) block by block."""
+        index = self.index
+        for r0 in range(row, row + rows, _BLOCK_ROWS):
+            r1 = min(r0 + _BLOCK_ROWS, row + rows)
+            text = bytes(self.blob[int(index[r0, BYTE]):int(index[r1, BYTE])]).decode("utf-8")
+            yield r0, r1, text, int(index[r0, CHAR])
+
+    def texts(self, row: int, rows: int) -> list[str]:
+        """The passage texts of `rows` rows from `row` on."""
+        out: list[str] = []
+        index = self.index
+        for r0, r1, text, base in self._blocks(row, rows):
+            starts = (index[r0:r1, CHAR] + index[r0:r1, ID_CHARS] - base).tolist()
+            out.extend(text[i:j] for i, j in zip(starts, (index[r0 + 1:r1 + 1, CHAR] - base).tolist()))
+        return out
+
     def chunks(self) -> list[Chunk]:
         """Every passage as answering needs it: `embed_text` empty, names and heading paths shared."""
-        index, ends = self.index, self.ends
-        starts = np.empty_like(ends)
-        if len(ends):
-            starts[0] = 0
-            starts[1:] = ends[:-1]
-        memo: dict[Any, Any] = {}
+        index, names = self.index, self.tables.names
+        paths = [tuple(names[c] for c in p) for p in self.tables.paths]
         out: list[Chunk] = []
-        rows = len(index) - 1
-        for r0 in range(0, rows, _BLOCK_ROWS):
-            r1 = min(r0 + _BLOCK_ROWS, rows)
-            text = bytes(self.blob[int(index[r0, _BYTE]):int(index[r1, _BYTE])]).decode("utf-8")
-            base = int(index[r0, _CHAR])
-            first = index[r0:r1 + 1, _STRING]
-
-            def column(at: np.ndarray) -> list[str]:
-                a, b = (starts[at] - base).tolist(), (ends[at] - base).tolist()
-                return [text[i:j] for i, j in zip(a, b)]
-
-            ids, sources, projects, adopters, sections, questions, texts = (
-                column(first[:-1] + k) for k in range(_FIXED))
-            names = [[memo.setdefault(s, s) for s in col] for col in (sources, projects, adopters, sections, questions)]
-            counts = np.diff(first) - _FIXED
-            at = np.repeat(first[:-1] + _FIXED - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
-            flat = [memo.setdefault(s, s) for s in column(at)]
-            cuts = np.concatenate([[0], np.cumsum(counts)]).tolist()
-            paths = [memo.setdefault(p, p) for p in (tuple(flat[i:j]) for i, j in zip(cuts, cuts[1:]))]
-            lines = index[r0:r1, _LINE_START].tolist(), index[r0:r1, _LINE_END].tolist()
-            out.extend(map(Chunk, ids, *names, paths, texts, *lines, repeat("")))
-            del text
+        for r0, r1, text, base in self._blocks(0, len(index) - 1):
+            starts = (index[r0:r1, CHAR] - base).tolist()
+            cuts = (index[r0:r1, CHAR] + index[r0:r1, ID_CHARS] - base).tolist()
+            ends = (index[r0 + 1:r1 + 1, CHAR] - base).tolist()
+            ids = [text[i:j] for i, j in zip(starts, cuts)]
+            texts = [text[i:j] for i, j in zip(cuts, ends)]
+            columns = [[names[c] for c in index[r0:r1, k].tolist()] for k in _NAMES]
+            heading_paths = [paths[c] for c in index[r0:r1, PATH].tolist()]
+            lines = index[r0:r1, LINE_START].tolist(), index[r0:r1, LINE_END].tolist()
+            out.extend(map(Chunk, ids, *columns, heading_paths, texts, *lines, repeat("")))
         return out
+
+    def text_tokens(self) -> Tokens | None:
+        """Every passage text's global term ids (`keyword.tokenize` of the texts), or None when the terms were made
+        by other tokenizer rules."""
+        if self.tables.tokenizer != fingerprint():
+            return None
+        with keyword._vocab_lock:
+            to_global = np.array([keyword._term_id(t) for t in self.tables.terms], dtype=np.int32)
+        local = np.asarray(self.tokens)
+        if len(local) and (int(local.min()) < 0 or int(local.max()) >= len(to_global)):
+            raise PassageFormatError("passage tokens outside the term table")
+        ids = to_global[local] if len(local) else np.zeros(0, dtype=np.int32)
+        return Tokens(ids, np.ascontiguousarray(self.index[:, TOKEN]))
 
 
 class PassageWriter:
-    """Streams a new generation's passage files into its (temporary) folder, in row order."""
+    """Streams a new generation's passage files into its (temporary) folder, in row order.
 
-    def __init__(self, folder: Path) -> None:
+    `seed`: the previous generation's files, the only ones rows may be copied from; the tables start as its."""
+
+    def __init__(self, folder: Path, seed: PassageFiles | None = None) -> None:
         self.folder = folder
+        self.seed = seed
         self._blob = (folder / PASSAGES).open("wb")
         self._index: list[np.ndarray] = []
-        self._ends: list[np.ndarray] = []
-        self._bytes = self._chars = self._strings = 0
+        self._bytes = self._chars = self._ntokens = 0
+        fp = fingerprint()
+        # The previous terms are kept only when made by the same tokenizer rules (else copied rows are tokenized).
+        self._seed_terms = seed is not None and seed.tables.tokenizer == fp
+        self.tables = Tables(list(seed.tables.names) if seed else [], [list(p) for p in seed.tables.paths] if seed else [],
+                             list(seed.tables.terms) if self._seed_terms else [], fp)
+        self._name_code = {n: i for i, n in enumerate(self.tables.names)}
+        self._path_code = {tuple(p): i for i, p in enumerate(self.tables.paths)}
+        self._term_code = {t: i for i, t in enumerate(self.tables.terms)}
+        self._token_chunks: list[np.ndarray] = []
+
+    def _name(self, name: str) -> int:
+        code = self._name_code.get(name)
+        if code is None:
+            code = self._name_code[name] = len(self.tables.names)
+            self.tables.names.append(name)
+        return code
+
+    def _path(self, path: Sequence[str]) -> int:
+        codes = tuple(self._name(h) for h in path)
+        code = self._path_code.get(codes)
+        if code is None:
+            code = self._path_code[codes] = len(self.tables.paths)
+            self.tables.paths.append(list(codes))
+        return code
+
+    def _local_tokens(self, texts: Sequence[str]) -> Tokens:
+        """`tokenize(texts)` with ids replaced by this generation's term codes."""
+        tokens = tokenize(texts)
+        if not len(tokens.ids):
+            return tokens
+        used = np.unique(tokens.ids)
+        codes = np.array([self._term(keyword._names[g]) for g in used.tolist()], dtype=np.int32)
+        return Tokens(codes[np.searchsorted(used, tokens.ids)], tokens.ptr)
+
+    def _term(self, term: str) -> int:
+        code = self._term_code.get(term)
+        if code is None:
+            code = self._term_code[term] = len(self.tables.terms)
+            self.tables.terms.append(term)
+        return code
+
+    def _append_tokens(self, ids: np.ndarray) -> None:
+        self._token_chunks.append(np.ascontiguousarray(ids, dtype=np.int32))
+        self._ntokens += len(ids)
 
     def add_chunks(self, chunks: Sequence[Chunk]) -> None:
         """Append new passages."""
-        rows = np.zeros((len(chunks), 5), dtype=np.int64)
-        lengths: list[int] = []
-        parts: list[str] = []
+        rows = np.zeros((len(chunks), COLUMNS), dtype=np.int64)
+        tokens = self._local_tokens([c.text for c in chunks])
+        parts: list[bytes] = []
         for r, c in enumerate(chunks):
-            strings = (c.chunk_id, c.source, c.project, c.adopter, c.section, c.question, c.text, *c.heading_path)
-            encoded = "".join(strings).encode("utf-8")
-            rows[r] = (self._bytes, self._chars, self._strings, c.line_start, c.line_end)
+            encoded = (c.chunk_id + c.text).encode("utf-8")
             parts.append(encoded)
-            lengths.extend(len(s) for s in strings)
+            rows[r] = (self._bytes, self._chars, self._ntokens + int(tokens.ptr[r]), len(c.chunk_id), c.line_start,
+                       c.line_end, self._name(c.source), self._name(c.project), self._name(c.adopter),
+                       self._name(c.section), self._name(c.question), self._path(c.heading_path))
             self._bytes += len(encoded)
-            self._chars += sum(len(s) for s in strings)
-            self._strings += len(strings)
+            self._chars += len(c.chunk_id) + len(c.text)
         self._blob.write(b"".join(parts))
         self._index.append(rows)
-        base = int(rows[0, _CHAR]) if len(chunks) else self._chars
-        self._ends.append(base + np.cumsum(np.array(lengths, dtype=np.int64)))
+        self._append_tokens(tokens.ids)
 
     def copy(self, source: PassageFiles, row: int, rows: int) -> None:
-        """Append `rows` passages of an earlier generation from `row` on, as they are."""
+        """Append `rows` passages of the seed generation from `row` on, as they are."""
+        if source is not self.seed:
+            raise ValueError("passages are copied only from the generation the writer was seeded with")
         span = source.index[row:row + rows + 1]
-        b0, b1 = int(span[0, _BYTE]), int(span[-1, _BYTE])
-        c0, c1 = int(span[0, _CHAR]), int(span[-1, _CHAR])
-        s0, s1 = int(span[0, _STRING]), int(span[-1, _STRING])
+        b0, b1 = int(span[0, BYTE]), int(span[-1, BYTE])
+        c0, c1 = int(span[0, CHAR]), int(span[-1, CHAR])
+        t0, t1 = int(span[0, TOKEN]), int(span[-1, TOKEN])
         self._blob.write(source.blob[b0:b1])
         moved = span[:-1].copy()
-        moved[:, _BYTE] += self._bytes - b0
-        moved[:, _CHAR] += self._chars - c0
-        moved[:, _STRING] += self._strings - s0
+        moved[:, BYTE] += self._bytes - b0
+        moved[:, CHAR] += self._chars - c0
+        if self._seed_terms:
+            moved[:, TOKEN] += self._ntokens - t0
+            self._append_tokens(source.tokens[t0:t1])
+        else:  # the terms were made by other rules: these texts are tokenized again
+            tokens = self._local_tokens(source.texts(row, rows))
+            moved[:, TOKEN] = self._ntokens + tokens.ptr[:-1]
+            self._append_tokens(tokens.ids)
         self._index.append(moved)
-        self._ends.append(source.ends[s0:s1] - c0 + self._chars)
         self._bytes += b1 - b0
         self._chars += c1 - c0
-        self._strings += s1 - s0
 
     def finish(self) -> tuple[str, ...]:
         """Close the files; return their names."""
         self._blob.close()
-        total = np.array([[self._bytes, self._chars, self._strings, 0, 0]], dtype=np.int64)
+        total = np.zeros((1, COLUMNS), dtype=np.int64)
+        total[0, [BYTE, CHAR, TOKEN]] = self._bytes, self._chars, self._ntokens
         np.save(self.folder / PASSAGE_INDEX, np.concatenate([*self._index, total]))
-        np.save(self.folder / PASSAGE_ENDS, np.concatenate([np.zeros(0, dtype=np.int64), *self._ends]))
+        np.save(self.folder / PASSAGE_TOKENS, np.concatenate([np.zeros(0, dtype=np.int32), *self._token_chunks]))
+        (self.folder / PASSAGE_TABLES).write_text(self.tables.to_json(), encoding="utf-8")
         return FILES

@@ -254,7 +254,15 @@ def _drop_pages(mapped: object) -> None:
 
 
 def _passage_tokens(index: LoadedIndex, chunks: Sequence[Chunk]) -> Tokens:
-    """Token ids of every passage text of a large index, from the cache beside it where it has them."""
+    """Token ids of every passage text of a large index: kept in its generation (format 3), else from the cache
+    beside it where it has them."""
+    try:
+        stored = index.text_tokens() if hasattr(index, "text_tokens") else None
+    except Exception as exc:  # noqa: BLE001 - tokenizing again only takes longer
+        logger.warning("passage tokens of the generation unusable: %s", exc)
+        stored = None
+    if stored is not None and len(stored) == len(chunks):
+        return stored
     texts = [c.text for c in chunks]
     try:
         return passage_tokens(Path(index.path).parent, texts)

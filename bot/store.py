@@ -23,6 +23,7 @@ import xxhash
 
 from bot.ann import ann_nlist, ann_nprobe, build_ann  # noqa: F401 - re-exported for callers of the store
 from bot.chunking import CHUNKER_VERSION, Chunk
+from bot.keyword import Tokens
 from bot.passages import FILES as PASSAGE_FILES
 from bot.passages import PASSAGES, PassageFiles, PassageFormatError, PassageWriter
 
@@ -137,6 +138,21 @@ class LoadedIndex:
         """The generation number."""
         return self.manifest.generation
 
+    def text_tokens(self) -> Tokens | None:
+        """Every passage text's term ids as `keyword.tokenize` makes them, read from the generation (None when it
+        has none, or they were made by other tokenizer rules)."""
+        if PASSAGES not in self.manifest.checksums:
+            return None
+        try:
+            files = PassageFiles.open(self.path, len(self.chunks))
+            try:
+                return files.text_tokens()
+            finally:
+                files.close()
+        except (OSError, ValueError) as exc:  # checked at load; only a file changed since then gets here
+            raise StoreError(f"the passages of {self.path} cannot be read ({exc}); rebuild with `qabot index --full`"
+                             ) from exc
+
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """Top-k (row, inner product) pairs for a normalized query vector."""
         if not self.chunks:
@@ -227,7 +243,9 @@ def _chunk_line(chunk: Chunk) -> bytes:
 class GenerationWriter:
     """Streams a new generation into a temp folder, in row order, then switches CURRENT to it."""
 
-    def __init__(self, index_dir: Path, generation: int, rows: int, dim: int) -> None:
+    def __init__(self, index_dir: Path, generation: int, rows: int, dim: int,
+                 passages: PassageFiles | None = None) -> None:
+        """`passages`: the previous generation's passage files, which rows will be copied from."""
         index_dir.mkdir(parents=True, exist_ok=True)
         self.index_dir = index_dir
         self.generation = generation
@@ -241,7 +259,7 @@ class GenerationWriter:
         self.vectors = np.lib.format.open_memmap(self.tmp / VECTORS, mode="w+", dtype=np.float32, shape=(rows, dim))
         self.keys = np.zeros(rows, dtype="S16")
         self.lists = np.full(rows, -1, dtype=np.int64)
-        self.passages = PassageWriter(self.tmp)
+        self.passages = PassageWriter(self.tmp, seed=passages)
         self.row = 0
         self.offset = 0
 

@@ -232,10 +232,25 @@ def test_the_passage_token_cache_gives_the_ids_tokenizing_would(tmp_path: Path, 
     assert "cannot write passage token cache" in caplog.text and not list(tmp_path.glob(".*tmp"))
 
 
-def test_a_large_index_keeps_its_passage_tokens_beside_it(shared_index, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_large_index_reads_its_passage_tokens_from_its_generation(shared_index,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    emb = FakeEmbedder()
+    monkeypatch.setattr(retrieval, "passage_tokens", lambda *a: pytest.fail("passages tokenized or cached"))
+    stored = _large(shared_index, emb, monkeypatch, sample=100, candidates=60)
+    monkeypatch.undo()
+    monkeypatch.setattr(shared_index, "text_tokens", lambda: None)  # a generation written before format 3
+    tokenized = _large(shared_index, emb, monkeypatch, sample=100, candidates=60)
+    for query in QUESTIONS[:4]:
+        assert np.array_equal(stored.score(query).fused, tokenized.score(query).fused)
+    (shared_index.path.parent / "passage-tokens.npz").unlink()  # other tests of the module start without it
+
+
+def test_a_large_index_of_an_older_format_keeps_its_passage_tokens_beside_it(shared_index,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     from bot import tokencache
 
     emb = FakeEmbedder()
+    monkeypatch.setattr(shared_index, "text_tokens", lambda: None)  # a generation written before format 3
     first = _large(shared_index, emb, monkeypatch, sample=100, candidates=60)
     assert (shared_index.path.parent / tokencache.CACHE_NAME).exists()
     monkeypatch.setattr(tokencache, "tokenize", lambda t: pytest.fail(f"{len(t)} texts tokenized again"))

@@ -12,6 +12,7 @@ from bot import passages, store
 from bot.chunking import Chunk
 from bot.embedding import FakeEmbedder
 from bot.indexer import build
+from bot.keyword import Tokens, tokenize
 from bot.passages import PassageFiles, PassageWriter
 
 
@@ -31,9 +32,9 @@ def _served(chunks: list[Chunk]) -> list[Chunk]:
     return [replace(c, embed_text="") for c in chunks]
 
 
-def _write(folder: Path, parts) -> None:
+def _write(folder: Path, parts, seed: PassageFiles | None = None) -> None:
     folder.mkdir()
-    writer = PassageWriter(folder)
+    writer = PassageWriter(folder, seed)
     for part in parts:
         if isinstance(part, list):
             writer.add_chunks(part)
@@ -49,8 +50,15 @@ def test_passages_read_back_as_written(tmp_path: Path, monkeypatch: pytest.Monke
     files = PassageFiles.open(tmp_path / "a", len(CHUNKS))
     try:
         assert files.chunks() == _served(CHUNKS)
+        _same_tokens(files.text_tokens(), tokenize(c.text for c in CHUNKS))
+        assert files.texts(2, 3) == TEXTS[2:5]
     finally:
         files.close()
+
+
+def _same_tokens(got: Tokens | None, want: Tokens) -> None:
+    assert got is not None
+    assert got.ids.tolist() == want.ids.tolist() and got.ptr.tolist() == want.ptr.tolist()
 
 
 def test_copied_rows_read_back_as_their_source(tmp_path: Path) -> None:
@@ -58,12 +66,36 @@ def test_copied_rows_read_back_as_their_source(tmp_path: Path) -> None:
     source = PassageFiles.open(tmp_path / "a", len(CHUNKS))
     extra = [_chunk(99, "new één", ("New",))]
     try:
-        _write(tmp_path / "b", [(source, 5, 3), extra, (source, 0, 2), [], (source, 2, 0)])
+        _write(tmp_path / "b", [(source, 5, 3), extra, (source, 0, 2), [], (source, 2, 0)], seed=source)
+        with pytest.raises(ValueError, match="seeded"):
+            _write(tmp_path / "c", [(source, 0, 1)])
+    finally:
+        source.close()
+    copied = PassageFiles.open(tmp_path / "b", 6)
+    want = CHUNKS[5:8] + extra + CHUNKS[0:2]
+    try:
+        assert copied.chunks() == _served(want)
+        _same_tokens(copied.text_tokens(), tokenize(c.text for c in want))
+    finally:
+        copied.close()
+
+
+def test_rows_copied_from_terms_of_other_tokenizer_rules_are_tokenized_again(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(passages, "fingerprint", lambda: "old rules")
+    _write(tmp_path / "a", [CHUNKS])
+    source = PassageFiles.open(tmp_path / "a", len(CHUNKS))
+    assert source.text_tokens() is not None
+    monkeypatch.undo()
+    try:
+        assert source.text_tokens() is None  # made by other rules: not used
+        _write(tmp_path / "b", [(source, 1, 6)], seed=source)
     finally:
         source.close()
     copied = PassageFiles.open(tmp_path / "b", 6)
     try:
-        assert copied.chunks() == _served(CHUNKS[5:8] + extra + CHUNKS[0:2])
+        assert copied.chunks() == _served(CHUNKS[1:7])
+        _same_tokens(copied.text_tokens(), tokenize(c.text for c in CHUNKS[1:7]))
     finally:
         copied.close()
 
@@ -81,6 +113,9 @@ def test_passage_files_that_disagree_are_refused(tmp_path: Path) -> None:
         f.write(b"!")
     with pytest.raises(passages.PassageFormatError):
         PassageFiles.open(tmp_path / "a", len(CHUNKS))
+    (tmp_path / "a" / passages.PASSAGE_TABLES).write_text('{"names": []}')
+    with pytest.raises(passages.PassageFormatError):
+        PassageFiles.open(tmp_path / "a", len(CHUNKS))
 
 
 def _json_chunks(index_dir: Path) -> list[Chunk]:
@@ -94,15 +129,18 @@ def test_a_build_writes_passages_that_load_as_the_json_lines(fake_settings) -> N
     build(corpus, index_dir, FakeEmbedder())
     manifest = store.read_manifest(index_dir)
     assert set(passages.FILES) <= set(manifest.checksums) and manifest.format_version == store.FORMAT_VERSION
-    assert store.load(index_dir, "fake").chunks == _json_chunks(index_dir)
+    index = store.load(index_dir, "fake")
+    assert index.chunks == _json_chunks(index_dir)
+    _same_tokens(index.text_tokens(), tokenize(c.text for c in index.chunks))
     # An incremental build copies the unchanged files' passages and adds the new one's.
     (corpus / "zz.md").write_text("# Z Adopter Interview - Zürich AG\n\n## Über\n\n### Warum?\nWeil es geht.\n")
     first = sorted(p for p in corpus.rglob("*.md") if p.name != "zz.md")[0]
     first.write_text(first.read_text() + "\nOne more line.\n")
     report = build(corpus, index_dir, FakeEmbedder())
     assert report.added == ["zz.md"] and len(report.changed) == 1
-    loaded = store.load(index_dir, "fake").chunks
-    assert loaded == _json_chunks(index_dir) and any(c.adopter == "Zürich AG" for c in loaded)
+    index = store.load(index_dir, "fake")
+    assert index.chunks == _json_chunks(index_dir) and any(c.adopter == "Zürich AG" for c in index.chunks)
+    _same_tokens(index.text_tokens(), tokenize(c.text for c in index.chunks))
 
 
 @pytest.mark.parametrize("name", passages.FILES)
