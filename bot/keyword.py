@@ -94,6 +94,7 @@ _CACHE_MAX_BYTES = 48 << 20
 _ENTRY_OVERHEAD = 150  # dict slot, 128-bit int key and bytes header, roughly
 EMPTY = "\x00empty"  # the one token of a text without content words (as bm25s counts it: length 1)
 _BLOCK_TOKENS = 1 << 18  # tokens per block while a matrix is built (bounds the temporaries)
+_PAIR_CACHE_BYTES = 48 << 20  # (text, term) pairs kept between the two passes of a build
 
 
 def _term_id(term: str) -> int:
@@ -240,22 +241,30 @@ class KeywordIndex:
         cuts = np.searchsorted(cum, np.arange(_BLOCK_TOKENS, int(cum[-1]) if n else 0, _BLOCK_TOKENS), side="right")
         bounds = np.unique(np.concatenate([[0], cuts, [n]])).tolist()
 
-        def pairs(start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            """(row, global id, term frequency) of rows start..stop, row by row, ids ascending."""
+        def unique_pairs(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+            """Each global id * (stop - start) + row - start of rows start..stop once, ascending (by term, then
+            row), with its count."""
             got = [p.block(start, stop) for p in parts]
             missing = np.flatnonzero(empty[start:stop]) + start
             rows = np.concatenate([r for r, _ in got] + [missing])
             ids = np.concatenate([i.astype(np.int64) for _, i in got] + [np.full(len(missing), empty_id)])
-            keys = (rows - start) * width + ids
+            keys = ids * (stop - start) + (rows - start)
             if (stop - start) * width < 1 << 32:
                 keys = keys.astype(np.uint32)  # sorts faster
             keys, tf = np.unique(keys, return_counts=True)
-            keys = keys.astype(np.int64, copy=False)
-            return keys // width + start, keys % width, tf
+            return keys, tf.astype(np.uint16) if len(tf) and int(tf.max()) < 1 << 16 else tf
 
+        # The first pass counts each term's texts; its pairs are kept for the second (filling the matrix) while
+        # they fit in _PAIR_CACHE_BYTES, else made again there.
         df_all = np.zeros(width, dtype=np.int64)
+        kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        kept_bytes = 0
         for start, stop in zip(bounds, bounds[1:]):
-            df_all += np.bincount(pairs(start, stop)[1], minlength=width)
+            keys, tf = unique_pairs(start, stop)
+            df_all += np.bincount(keys // (stop - start), minlength=width)
+            if kept_bytes + keys.nbytes + tf.nbytes <= _PAIR_CACHE_BYTES:
+                kept[start] = keys, tf
+                kept_bytes += keys.nbytes + tf.nbytes
         self._terms = np.flatnonzero(df_all)  # sorted global ids of the terms some text has
         self.term_df = df = df_all[self._terms]  # per term (column): how many texts have it
         del df_all
@@ -263,23 +272,23 @@ class KeywordIndex:
         column[self._terms] = np.arange(len(self._terms))
         idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
         avg = lengths.mean() if n else 1.0
+        norm = k1 * ((1.0 - b) + b * lengths / avg)  # per row
         self._indptr = np.zeros(len(self._terms) + 1, dtype=np.int64)
         np.cumsum(df, out=self._indptr[1:])
         self._rows = np.empty(int(self._indptr[-1]), dtype=np.int32)  # per term: the rows that have it, ascending
         self._weights = np.empty(int(self._indptr[-1]), dtype=np.float32)  # and its BM25 weight in each
         cursor = self._indptr[:-1].copy()
         for start, stop in zip(bounds, bounds[1:]):
-            row, gid, tf = pairs(start, stop)
-            col = column[gid]
-            norm = k1 * ((1.0 - b) + b * lengths[row] / avg)
-            weights = (idf[col] * tf / (norm + tf)).astype(np.float32)
-            # Into each term's slice, in row order: a stable (radix, for 16-bit columns) sort by column.
-            order = np.argsort(col.astype(np.uint16) if len(self._terms) <= 1 << 16 else col, kind="stable")
-            cols = col[order]
+            keys, tf = kept.pop(start, None) or unique_pairs(start, stop)
+            keys = keys.astype(np.int64, copy=False)
+            col = column[keys // (stop - start)]  # ascending: each term's rows come together, in row order
+            row = keys % (stop - start) + start
+            weights = (idf[col] * tf / (norm[row] + tf)).astype(np.float32)
             counts = np.bincount(col, minlength=len(self._terms))
-            at = cursor[cols] + (np.arange(len(cols)) - (np.cumsum(counts) - counts)[cols])
-            self._rows[at] = row[order]
-            self._weights[at] = weights[order]
+            # The i-th pair goes to its term's cursor plus how many pairs of the term came before it here.
+            at = np.arange(len(col)) + (cursor - (np.cumsum(counts) - counts))[col]
+            self._rows[at] = row
+            self._weights[at] = weights
             cursor += counts
         self.df: dict[str, int] = {_names[g]: d for g, d in zip(self._terms.tolist(), df.tolist())}
         self.df.pop(EMPTY, None)

@@ -71,6 +71,24 @@ def test_building_a_matrix_needs_little_more_memory_than_the_matrix(monkeypatch:
     assert peak < 1.5 * index.nbytes + (4 << 20), (peak, index.nbytes)
 
 
+@pytest.mark.parametrize("block", [1 << 6, 1 << 10, 1 << 18])
+def test_pairs_kept_between_the_passes_or_made_again_give_the_same_matrix(monkeypatch: pytest.MonkeyPatch,
+                                                                          block: int) -> None:
+    lines = _fixture_lines() + ["", "the and of", "again again again again"]
+    parts = [Part(tokenize(lines)), Part.one_each(tokenize(["a question", "another question"]),
+                                                  [i % 2 for i in range(len(lines))])]
+    monkeypatch.setattr(keyword, "_BLOCK_TOKENS", block)
+    kept = KeywordIndex(parts=parts)
+    monkeypatch.setattr(keyword, "_PAIR_CACHE_BYTES", 2000)  # some blocks kept, the rest made again
+    partly = KeywordIndex(parts=parts)
+    monkeypatch.setattr(keyword, "_PAIR_CACHE_BYTES", 0)
+    again = KeywordIndex(parts=parts)
+    for other in (partly, again):
+        for name in ("_rows", "_weights", "_indptr", "_terms"):
+            assert np.array_equal(getattr(kept, name), getattr(other, name)), name
+    assert kept.df == again.df and np.array_equal(kept.scores("question again"), again.scores("question again"))
+
+
 def test_rows_of_a_vector_file_are_read_as_indexing_would(tmp_path: Path) -> None:
     vectors = np.random.default_rng(0).random((500, 8), dtype=np.float32)
     np.save(tmp_path / "v.npy", vectors)
