@@ -299,6 +299,14 @@ class KeywordIndex:
         """Global ids of the terms some text has, ascending (the matrix's columns)."""
         return self._terms
 
+    def term_counts(self, rows: np.ndarray) -> np.ndarray:
+        """Per term (column, as `term_ids`): how many of `rows` (distinct row numbers) have it."""
+        member = np.zeros(self.size, dtype=bool)
+        member[rows] = True
+        seen = np.zeros(len(self._rows) + 1, dtype=np.int64)
+        np.cumsum(member[self._rows], out=seen[1:])
+        return seen[self._indptr[1:]] - seen[self._indptr[:-1]]
+
     @property
     def nbytes(self) -> int:
         """Bytes held by the matrix."""

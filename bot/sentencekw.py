@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from bot.chunking import Chunk
-from bot.keyword import KeywordIndex, Tokens, term_id, token_ids, tokenize
+from bot.keyword import EMPTY, KeywordIndex, Tokens, term_id, token_ids, tokenize
 from bot.text import Sentence
 
 logger = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ class SampledSentenceKeyword:
 
     def __init__(self, chunks: Sequence[Chunk], body: KeywordIndex, sentences_of: Callable[[int], list[Sentence]],
                  sample: int | None = None, candidates: int | None = None, k1: float = 1.2, b: float = 0.75) -> None:
+        """`body`: the keyword index of each passage's question and text (row r: passage r), as the Retriever's."""
         n = len(chunks)
         sample = SAMPLE if sample is None else sample
         self.k1, self.b = k1, b
@@ -74,13 +75,14 @@ class SampledSentenceKeyword:
         self.sentence_count = len(texts) * (n / len(rows)) if len(rows) else 0.0
         self.avg_length = float(self._sample_lengths.mean()) if len(texts) else 1.0
         # Sentence frequency of each term: sample sentences with it per sample passage with it in its body, times
-        # its passage frequency in the whole index.
-        bodies = tokenize(f"{chunks[r].question}\n{chunks[r].text}" for r in rows.tolist())
+        # its passage frequency in the whole index. (The body index's rows are the sample passages' bodies.)
         width = max(int(body.term_ids.max()) + 1 if len(body.term_ids) else 0,
-                    int(self._sample.ids.max()) + 1 if len(self._sample.ids) else 0,
-                    int(bodies.ids.max()) + 1 if len(bodies.ids) else 0)
+                    int(self._sample.ids.max()) + 1 if len(self._sample.ids) else 0)
         in_sentences = np.bincount(_pairs(self._sample)[1], minlength=width).astype(np.float64)
-        in_bodies = np.bincount(_pairs(bodies)[1], minlength=width).astype(np.float64)
+        in_bodies = np.zeros(width, dtype=np.float64)
+        in_bodies[body.term_ids] = body.term_counts(rows)
+        if (empty := term_id(EMPTY)) is not None and empty < width:
+            in_bodies[empty] = 0.0  # a passage without content words is counted as one EMPTY word
         df = np.zeros(width, dtype=np.float64)
         df[body.term_ids] = body.term_df
         if full:

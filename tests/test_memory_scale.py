@@ -138,6 +138,22 @@ def test_with_every_passage_sampled_and_scored_a_large_index_ranks_exactly(share
         assert len(s.sentence_kw) == 0  # no sentence numbering in a large index
 
 
+def test_sampled_sentence_statistics_count_the_sample_bodies_as_tokenizing_them_would(shared_index,
+                                                                                      monkeypatch) -> None:
+    kw = _large(shared_index, FakeEmbedder(), monkeypatch, sample=100, candidates=60)._sampled_kw
+    chunks, n = shared_index.chunks, len(shared_index.chunks)
+    # The estimate as first written: the sample passages' bodies tokenized again.
+    bodies = tokenize(f"{chunks[r].question}\n{chunks[r].text}" for r in kw.sample_rows.tolist())
+    in_bodies = np.bincount(sentencekw._pairs(bodies)[1], minlength=len(kw._df)).astype(np.float64)
+    in_sentences = np.bincount(sentencekw._pairs(kw._sample)[1], minlength=len(kw._df)).astype(np.float64)
+    body = retrieval.Retriever(shared_index, FakeEmbedder())._body
+    df = np.zeros(len(kw._df), dtype=np.float64)
+    df[body.term_ids] = body.term_df
+    average = in_sentences.sum() / max(in_bodies.sum(), 1.0)
+    estimate = df * (in_sentences + sentencekw.SMOOTHING * average) / (in_bodies + sentencekw.SMOOTHING)
+    assert len(kw.sample_rows) < n and np.array_equal(kw._df, np.minimum(estimate, kw.sentence_count))
+
+
 def test_a_sampled_large_index_ranks_like_the_exact_path(shared_index, monkeypatch) -> None:
     emb = FakeEmbedder()
     exact = retrieval.Retriever(shared_index, emb)
