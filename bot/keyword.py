@@ -303,9 +303,8 @@ class KeywordIndex:
         """Per term (column, as `term_ids`): how many of `rows` (distinct row numbers) have it."""
         member = np.zeros(self.size, dtype=bool)
         member[rows] = True
-        seen = np.zeros(len(self._rows) + 1, dtype=np.int64)
-        np.cumsum(member[self._rows], out=seen[1:])
-        return seen[self._indptr[1:]] - seen[self._indptr[:-1]]
+        at = np.flatnonzero(member[self._rows])  # entries of the matrix in those rows
+        return np.bincount(np.searchsorted(self._indptr, at, side="right") - 1, minlength=len(self._terms))
 
     @property
     def nbytes(self) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import mmap
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
@@ -82,7 +83,8 @@ class PassageFiles:
     index: np.ndarray  # int64 (rows + 1, COLUMNS)
     tokens: np.ndarray  # int32 term codes (memory-mapped)
     tables: Tables
-    blob: Any  # mmap of passages.bin (or b"" when empty)
+    blob: Any  # mmap of passages.bin (or b"" when empty), for copying
+    path: Path | None = None  # passages.bin, read block by block when loading (its pages then are not kept mapped)
 
     @classmethod
     def open(cls, folder: Path, rows: int) -> "PassageFiles":
@@ -93,7 +95,7 @@ class PassageFiles:
         with (folder / PASSAGES).open("rb") as f:
             size = os.fstat(f.fileno()).st_size
             blob = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-        files = cls(index, tokens, tables, blob)
+        files = cls(index, tokens, tables, blob, folder / PASSAGES)
         if not files._consistent(rows, size):
             files.close()
             raise PassageFormatError("the passage files disagree with each other")
@@ -125,10 +127,18 @@ class PassageFiles:
     def _blocks(self, row: int, rows: int) -> Any:
         """(first row, last row + 1, decoded text of those rows, character offset of that text) block by block."""
         index = self.index
-        for r0 in range(row, row + rows, _BLOCK_ROWS):
-            r1 = min(r0 + _BLOCK_ROWS, row + rows)
-            text = bytes(self.blob[int(index[r0, BYTE]):int(index[r1, BYTE])]).decode("utf-8")
-            yield r0, r1, text, int(index[r0, CHAR])
+        with (self.path.open("rb") if self.path is not None else nullcontext()) as f:
+            for r0 in range(row, row + rows, _BLOCK_ROWS):
+                r1 = min(r0 + _BLOCK_ROWS, row + rows)
+                start, stop = int(index[r0, BYTE]), int(index[r1, BYTE])
+                if f is None:
+                    data = bytes(self.blob[start:stop])
+                else:
+                    f.seek(start)
+                    data = f.read(stop - start)
+                    if len(data) != stop - start:
+                        raise PassageFormatError(f"{PASSAGES} ends early")
+                yield r0, r1, data.decode("utf-8"), int(index[r0, CHAR])
 
     def texts(self, row: int, rows: int) -> list[str]:
         """The passage texts of `rows` rows from `row` on."""

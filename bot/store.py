@@ -13,6 +13,7 @@ import shutil
 import sys
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -463,22 +464,45 @@ def _read_chunks(gen_dir: Path, manifest: Manifest, rows: int) -> list[Chunk]:
         return [_served_chunk(json.loads(line)) for line in f if line.strip()]
 
 
+def _in_background(fn: Any, *args: Any) -> "Future[Any]":
+    """Run `fn(*args)` in a thread of its own; `.result()` waits for it (raising what it raised)."""
+    future: Future[Any] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for the result
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="qabot-verify", daemon=True).start()
+    return future
+
+
 def load(index_dir: Path, model: str, generation: int | None = None, verify: bool = True) -> LoadedIndex:
     """Load a generation (default: current), checking the model and the files' checksums."""
     manifest = read_manifest(index_dir, generation)
     gen_dir = _gen_dir(index_dir, manifest.generation)
     check_compatible(manifest, model, index_dir)
+    checking = None
     if verify:
-        verify_files(gen_dir, manifest.checksums)
+        # The FAISS file is checked before faiss parses it; the rest (read by numpy and bot.passages, which
+        # fail cleanly on damage) while the passages are made: hashing runs without the GIL, on another core.
+        verify_files(gen_dir, manifest.checksums, names=[FAISS_FILE])
+        rest = [name for name in manifest.checksums if name != FAISS_FILE]
+        checking = _in_background(verify_files, gen_dir, manifest.checksums, rest)
     try:
-        vectors = np.load(gen_dir / VECTORS, mmap_mode="r")
-        chunks = _read_chunks(gen_dir, manifest, len(vectors))
         index = faiss.read_index(str(gen_dir / FAISS_FILE))
         if manifest.ann != "flat":
             ivf = faiss.extract_index_ivf(index)
             ivf.nprobe = ann_nprobe(ivf.nlist)
+        vectors = np.load(gen_dir / VECTORS, mmap_mode="r")
+        chunks = _read_chunks(gen_dir, manifest, len(vectors))
     except Exception as exc:  # noqa: BLE001 - any failure here means a damaged index
+        if checking is not None:
+            checking.result()  # a damaged file explains the failure: it is named
         raise StoreError(f"the index in {gen_dir} cannot be read ({exc}); rebuild with `qabot index --full`") from exc
+    if checking is not None:
+        checking.result()
     if len(chunks) != len(vectors) or index.ntotal != len(chunks):
         raise StoreError(f"the index in {gen_dir} is inconsistent; rebuild with `qabot index --full`")
     return LoadedIndex(manifest, chunks, vectors, index, gen_dir)
