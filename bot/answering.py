@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from bot import memory, store
@@ -63,8 +63,8 @@ class Passage:
                    c.line_start, c.line_end, round(hit.score, 4))
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return asdict(self)
+        """JSON-ready dict (every field is a plain value: a shallow copy, not asdict's deep one)."""
+        return dict(vars(self))
 
 
 @dataclass
@@ -85,8 +85,8 @@ class Citation:
     score: float
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return asdict(self)
+        """JSON-ready dict (every field is a plain value: a shallow copy, not asdict's deep one)."""
+        return dict(vars(self))
 
 
 @dataclass

@@ -72,6 +72,7 @@ def _run_workers(settings: Settings, watch: bool) -> None:
     from bot.embedding import settings_embedder
     from bot.indexer import build
     from bot.maintainer import IndexMaintainer
+    from bot.workers import run_workers
 
     # Spawned workers read their settings from the environment: pass on what the command line changed.
     os.environ.update(QABOT_HOST=settings.host, QABOT_PORT=str(settings.port), QABOT_LOG_LEVEL=settings.log_level,
@@ -93,9 +94,13 @@ def _run_workers(settings: Settings, watch: bool) -> None:
         build(settings.corpus_dir, settings.index_dir, settings_embedder(settings))
     logger.info("qabot serving on http://%s:%d with %d worker processes (corpus %s, index %s)", settings.host,
                 settings.port, settings.workers, settings.corpus_dir, settings.index_dir)
+    config = uvicorn.Config("bot.server:worker_app", factory=True, workers=settings.workers, host=settings.host,
+                            port=settings.port, access_log=False, log_level="info", log_config=None)
     try:
-        uvicorn.run("bot.server:worker_app", factory=True, workers=settings.workers, host=settings.host,
-                    port=settings.port, access_log=False, log_level="info", log_config=None)
+        code = run_workers(config)  # least-connections balancing across the workers (bot/workers.py)
+        if code:
+            raise ServeError(f"qabot serve stopped: a worker process could not start (exit code {code}); "
+                             "see the log above")
     finally:
         stop = getattr(watcher, "stop", None)
         if callable(stop):

@@ -175,21 +175,124 @@ def test_serve_workers_build_a_missing_index_once(tmp_path: Path, fixture_corpus
 @pytest.mark.parametrize("given, expected", [(None, "1"), ("3", "3")])
 def test_workers_answer_one_question_at_a_time_unless_told(fake_answerer, fake_settings: Settings,
                                                           monkeypatch: pytest.MonkeyPatch, given, expected) -> None:
-    import uvicorn
-
-    from bot import server
+    from bot import server, workers
 
     seen: dict[str, object] = {}
 
-    def fake_run(app, **kwargs):
-        seen.update(app=app, env=dict(os.environ), **kwargs)
+    def fake_run_workers(config) -> int:
+        seen.update(config=config, env=dict(os.environ))
+        return 0
 
-    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setattr(workers, "run_workers", fake_run_workers)
     if given is not None:
         monkeypatch.setenv("QABOT_ANSWER_THREADS", given)
     monkeypatch.setattr(os, "environ", dict(os.environ))  # _run_workers edits the environment for its children
     server.run_server(fake_settings.replace(workers=3, port=8123))
-    assert seen["app"] == "bot.server:worker_app" and seen["factory"] is True and seen["workers"] == 3
+    config = seen["config"]
+    assert (config.app, config.factory, config.workers, config.port) == ("bot.server:worker_app", True, 3, 8123)
     env = seen["env"]
     assert env["QABOT_ANSWER_THREADS"] == expected and env["QABOT_PORT"] == "8123"
     assert env["QABOT_INDEX_DIR"] == str(fake_settings.index_dir) and env["QABOT_WORKERS"] == "1"
+
+
+def test_a_worker_leaves_a_connection_to_a_less_busy_one() -> None:
+    from bot.workers import should_defer
+
+    assert not should_defer(0, [0, 0], slot=0)  # equal: take it
+    assert should_defer(2, [2, 1], slot=0)  # the other holds fewer
+    assert not should_defer(1, [1, 2, 3], slot=0)
+    assert not should_defer(5, [5], slot=0)  # alone
+    assert not should_defer(3, [3, 1 << 30], slot=0)  # the other is not running
+
+
+def test_open_connections_are_published_to_the_shared_counts() -> None:
+    from bot.workers import CountedConnections
+
+    counts = [0, 7]
+    open_now = CountedConnections(counts, 0, ["a"])
+    assert counts == [1, 7]
+    open_now.add("b")
+    open_now.add("b")
+    assert counts == [2, 7]
+    open_now.discard("a")
+    open_now.discard("missing")
+    assert counts == [1, 7]
+    open_now.remove("b")
+    assert counts == [0, 7] and not open_now
+
+
+def _tcp_inodes(port: int) -> set[str]:
+    """Socket inodes of established TCP connections whose local port is `port` (from /proc/net/tcp*)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                found.add(fields[9])
+    return found
+
+
+def _connections_per_process(pids: list[int], port: int) -> list[int]:
+    """How many of the established connections to `port` each process holds."""
+    inodes = _tcp_inodes(port)
+    counts = []
+    for pid in pids:
+        held = 0
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                held += 1
+        counts.append(held)
+    return counts
+
+
+def _keep_alive_clients(port: int, n: int) -> list:
+    """`n` sockets connected at once, each having had one keep-alive response (so a worker accepted it)."""
+    import socket
+
+    clients = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(n)]
+    for c in clients:
+        c.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+    for c in clients:
+        assert c.recv(4096).startswith(b"HTTP/1.1 200")
+    return clients
+
+
+def test_serve_workers_spread_connections_evenly_and_replace_a_dead_worker(tmp_path: Path,
+                                                                          fixture_corpus: Path) -> None:
+    import signal
+
+    proc, url, log = _serve(tmp_path, fixture_corpus, "--workers", "2")
+    port = int(url.rsplit(":", 1)[1])
+    try:
+        _wait(lambda: all(httpx.get(f"{url}/readyz", timeout=5).status_code == 200 for _ in range(12)),
+              "workers never all became ready", proc, log)
+        workers = [p for p in _children(proc.pid) if "spawn" in Path(f"/proc/{p}/cmdline").read_text()]
+        assert len(workers) == 2, log.read_text()
+        splits = []
+        for _ in range(3):  # eight clients connecting at once: four each, not all on whichever woke first
+            clients = _keep_alive_clients(port, 8)
+            splits.append(sorted(_connections_per_process(workers, port)))
+            for c in clients:
+                c.close()
+            time.sleep(0.3)
+        assert splits.count([4, 4]) >= 2 and all(s[0] >= 3 for s in splits), splits
+
+        os.kill(workers[0], signal.SIGKILL)  # a crashed worker is replaced; the other keeps serving
+        _wait(lambda: len([p for p in _children(proc.pid) if p not in workers
+                           and "spawn" in Path(f"/proc/{p}/cmdline").read_text()]) == 1,
+              "the killed worker was not replaced", proc, log, seconds=30)
+        _wait(lambda: all(httpx.get(f"{url}/readyz", timeout=5).status_code == 200 for _ in range(12)),
+              "the new worker never became ready", proc, log)
+        assert "starting another" in log.read_text()
+    finally:
+        stop(proc)
+    assert proc.returncode == 0, log.read_text()
+    assert not [p for p in _children(proc.pid)], "workers left running"

@@ -1,0 +1,218 @@
+"""`qabot serve --workers N`: N uvicorn processes on one listening socket, each new connection taken by the
+process that holds the fewest (least connections).
+
+With uvicorn's own supervisor every worker accepts as many pending connections as it can whenever it wakes, so
+eight keep-alive clients that connect at once often all land on one process and the other cores sit idle
+(BENCHMARKS.md "Using more cores"). Here each worker runs its own accept loop: it publishes how many connections
+it holds in a small shared array and, when another worker holds fewer, leaves a pending connection to that one
+for up to `MAX_DEFER` seconds before taking it anyway (so a stuck worker never stops new connections).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import time
+from multiprocessing.connection import wait
+from typing import Any, Callable, Iterable, Sequence
+
+import uvicorn
+from uvicorn._subprocess import get_subprocess
+from uvicorn.config import STARTUP_FAILURE
+
+logger = logging.getLogger(__name__)
+
+GONE = 1 << 30  # the count of a worker that is not running: never the least loaded
+MAX_DEFER = 0.01  # seconds a busier worker leaves a pending connection to a less busy one
+DEFER_STEP = 0.001
+STOP_GRACE = 15.0  # seconds workers get to finish their requests when stopped
+
+
+def should_defer(mine: int, counts: Sequence[int], slot: int) -> bool:
+    """True when another worker holds fewer connections than this one (`mine`): it should take the next."""
+    others = [c for i, c in enumerate(counts) if i != slot]
+    return bool(others) and mine > min(others)
+
+
+class CountedConnections(set):
+    """uvicorn's set of open connections that also writes its size to this worker's slot of the shared array."""
+
+    def __init__(self, counts: Any, slot: int, items: Iterable[Any] = ()) -> None:
+        super().__init__(items)
+        self._counts, self._slot = counts, slot
+        self._publish()
+
+    def _publish(self) -> None:
+        self._counts[self._slot] = len(self)
+
+    def add(self, item: Any) -> None:  # noqa: D102 - set.add, published
+        super().add(item)
+        self._publish()
+
+    def discard(self, item: Any) -> None:  # noqa: D102 - set.discard, published
+        super().discard(item)
+        self._publish()
+
+    def remove(self, item: Any) -> None:  # noqa: D102 - set.remove, published
+        super().remove(item)
+        self._publish()
+
+
+class Acceptor:
+    """This worker's accept loop on the shared listening socket (stands in for an asyncio.Server)."""
+
+    def __init__(self, sock: socket.socket, create_protocol: Callable[..., asyncio.Protocol],
+                 connections: set, counts: Any, slot: int) -> None:
+        self._sock, self._create_protocol = sock, create_protocol
+        self._connections, self._counts, self._slot = connections, counts, slot
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start accepting on the running loop."""
+        self._sock.setblocking(False)
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="qabot-accept")
+
+    async def _readable(self) -> None:
+        loop = asyncio.get_running_loop()
+        ready = loop.create_future()
+        fd = self._sock.fileno()
+        loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+        try:
+            await ready
+        finally:
+            loop.remove_reader(fd)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._readable()
+            waited = 0.0
+            while waited < MAX_DEFER and should_defer(len(self._connections), self._counts, self._slot):
+                await asyncio.sleep(DEFER_STEP)
+                waited += DEFER_STEP
+            try:
+                conn, _ = self._sock.accept()
+            except (BlockingIOError, InterruptedError):
+                continue  # another worker took it
+            except OSError as exc:  # e.g. out of file descriptors: say so, back off, keep serving
+                logger.error("cannot accept a connection: %s", exc)
+                await asyncio.sleep(0.1)
+                continue
+            conn.setblocking(False)
+            if conn.family in (socket.AF_INET, socket.AF_INET6):
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                await loop.connect_accepted_socket(self._create_protocol, conn)
+            except Exception:  # noqa: BLE001 - one bad connection must not stop the loop
+                logger.exception("cannot serve an accepted connection")
+                conn.close()
+
+    def close(self) -> None:
+        """Stop accepting (open connections are left to uvicorn's graceful shutdown)."""
+        if self._task is not None:
+            self._task.cancel()
+
+    async def wait_closed(self) -> None:
+        """Wait until the accept loop has stopped."""
+        if self._task is not None:
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+
+class BalancedServer(uvicorn.Server):
+    """uvicorn's server with `Acceptor` in place of the loop's own accept on the shared socket."""
+
+    def __init__(self, config: uvicorn.Config, counts: Any, slot: int) -> None:
+        super().__init__(config)
+        self._counts, self._slot = counts, slot
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's startup (lifespan, state) without a listener, then this worker's accept loop."""
+        await super().startup(sockets=[])
+        if self.should_exit or not sockets:
+            return
+        self.server_state.connections = CountedConnections(self._counts, self._slot,
+                                                           self.server_state.connections)
+        config, state = self.config, self.server_state
+
+        def create_protocol(_loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Protocol:
+            return config.http_protocol_class(config=config, server_state=state,  # type: ignore[call-arg]
+                                              app_state=self.lifespan.state, _loop=_loop)
+
+        for sock in sockets:
+            acceptor = Acceptor(sock, create_protocol, state.connections, self._counts, self._slot)
+            acceptor.start()
+            self.servers.append(acceptor)  # type: ignore[arg-type] - closed and awaited like a Server
+
+
+def _run_worker(config: uvicorn.Config, counts: Any, slot: int, sockets: list[socket.socket]) -> None:
+    """The body of one worker process."""
+    BalancedServer(config, counts, slot).run(sockets=sockets)
+
+
+def run_workers(config: uvicorn.Config) -> int:
+    """Bind `config`'s address, run `config.workers` balanced worker processes until SIGINT/SIGTERM, restarting
+    any that dies; return the exit code (STARTUP_FAILURE when a worker cannot start its app)."""
+    sock = config.bind_socket()
+    sock.listen(config.backlog)  # uvicorn's own servers listen in create_server; the workers here only accept
+    n = config.workers
+    ctx = multiprocessing.get_context("spawn")
+    counts = ctx.Array("i", n, lock=False)
+    stopping = {"signal": None}
+
+    def start(slot: int) -> multiprocessing.Process:
+        counts[slot] = 0
+        target = functools.partial(_run_worker, config, counts, slot)
+        process = get_subprocess(config, target=target, sockets=[sock])
+        process.start()
+        logger.info("started worker process [%d]", process.pid)
+        return process
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stopping["signal"] = signum
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    processes = [start(slot) for slot in range(n)]
+    code = 0
+    try:
+        while stopping["signal"] is None:
+            wait([p.sentinel for p in processes], timeout=0.5)
+            for slot, process in enumerate(processes):
+                if process.is_alive() or stopping["signal"] is not None:
+                    continue
+                counts[slot] = GONE
+                if process.exitcode == STARTUP_FAILURE:
+                    logger.error("worker process [%d] could not start; stopping", process.pid)
+                    code = STARTUP_FAILURE
+                    stopping["signal"] = signal.SIGTERM
+                    break
+                logger.warning("worker process [%d] exited with %s; starting another", process.pid,
+                               process.exitcode)
+                processes[slot] = start(slot)
+    finally:
+        _stop(processes)
+        sock.close()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return code
+
+
+def _stop(processes: list[multiprocessing.Process]) -> None:
+    """SIGTERM every worker (a graceful shutdown), then SIGKILL what is left after STOP_GRACE seconds."""
+    for process in processes:
+        if process.is_alive():
+            os.kill(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            logger.warning("worker process [%d] did not stop in %.0f s; killing it", process.pid, STOP_GRACE)
+            process.kill()
+            process.join()
