@@ -294,30 +294,6 @@ def test_a_large_index_of_an_older_format_keeps_its_passage_tokens_beside_it(sha
     (shared_index.path.parent / tokencache.CACHE_NAME).unlink()  # other tests of the module start without it
 
 
-def test_a_loaded_index_is_frozen_and_the_one_it_replaces_is_freed(fake_answerer, fake_settings,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    import gc
-    import weakref
-
-    from bot.embedding import FakeEmbedder
-
-    from bot import answering
-
-    monkeypatch.setattr(retrieval, "SENTENCE_KW_THRESHOLD", 10)  # large: the retriever refers to itself
-    monkeypatch.setattr(answering, "MAX_CHUNKS", 0)  # no sentence vectors, as for any large index
-    fake_answerer._retriever = None
-    try:
-        assert fake_answerer.reload() and fake_answerer._retriever._sampled_kw is not None
-        first = weakref.ref(fake_answerer._retriever)
-        assert gc.get_freeze_count() > 0 and gc.isenabled()
-        (fake_settings.corpus_dir / "new.md").write_text("# N Adopter Interview - N\n\n## S\n\n### Q?\nA.\n")
-        build(fake_settings.corpus_dir, fake_settings.index_dir, FakeEmbedder())
-        assert fake_answerer.reload()
-        assert first() is None  # collected although it was frozen and refers to itself
-    finally:
-        gc.unfreeze()
-
-
 def test_reload_pauses_the_cyclic_collector_and_restores_it(fake_answerer, monkeypatch: pytest.MonkeyPatch) -> None:
     import gc
 
