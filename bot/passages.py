@@ -113,7 +113,9 @@ class PassageFiles:
                      or int(body[:, _NAMES].min()) < 0 or int(body[:, _NAMES].max()) >= len(tables.names)
                      or int(body[:, PATH].min()) < 0 or int(body[:, PATH].max()) >= len(tables.paths)):
             return False
-        return all(0 <= c < len(tables.names) for p in tables.paths for c in p)
+        return (all(isinstance(name, str) for name in tables.names)
+                and all(isinstance(p, list) and all(type(c) is int and 0 <= c < len(tables.names) for c in p)
+                        for p in tables.paths))
 
     def close(self) -> None:
         """Release the memory maps."""

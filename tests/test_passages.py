@@ -118,6 +118,17 @@ def test_passage_files_that_disagree_are_refused(tmp_path: Path) -> None:
         PassageFiles.open(tmp_path / "a", len(CHUNKS))
 
 
+@pytest.mark.parametrize("edit", [lambda t: t.paths.append(["x"]), lambda t: t.paths.append([10 ** 6]),
+                                  lambda t: t.names.__setitem__(0, 5)])
+def test_tables_naming_what_they_do_not_have_are_refused(tmp_path: Path, edit) -> None:
+    _write(tmp_path / "a", [CHUNKS])
+    tables = passages.Tables.read(tmp_path / "a" / passages.PASSAGE_TABLES)
+    edit(tables)
+    (tmp_path / "a" / passages.PASSAGE_TABLES).write_text(tables.to_json())
+    with pytest.raises(passages.PassageFormatError):
+        PassageFiles.open(tmp_path / "a", len(CHUNKS))
+
+
 def _json_chunks(index_dir: Path) -> list[Chunk]:
     gen = index_dir / f"gen-{store.current_generation(index_dir):06d}"
     with (gen / store.CHUNKS).open(encoding="utf-8") as f:
