@@ -57,7 +57,13 @@ def worker_app() -> object:
     settings = get_settings()
     _configure_logging(settings.log_level)
     _limit_torch_threads(settings.torch_threads)
-    return create_app(settings)
+    try:
+        return create_app(settings)
+    except ConfigError as exc:  # e.g. Slack half configured: say why once, and stop (bot.workers sees the code)
+        from uvicorn.config import STARTUP_FAILURE
+
+        logger.error("qabot serve cannot start: %s", exc)
+        sys.exit(STARTUP_FAILURE)
 
 
 def _run_workers(settings: Settings, watch: bool) -> None:

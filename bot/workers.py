@@ -31,12 +31,19 @@ GONE = 1 << 30  # the count of a worker that is not running: never the least loa
 MAX_DEFER = 0.01  # seconds a busier worker leaves a pending connection to a less busy one
 DEFER_STEP = 0.001
 STOP_GRACE = 15.0  # seconds workers get to finish their requests when stopped
+QUICK_EXIT = 10.0  # a worker that fails this soon after its start did not start (e.g. its app cannot be made)
+QUICK_EXITS = 3  # ... and after this many such failures in a row, serving stops instead of retrying forever
 
 
 def should_defer(mine: int, counts: Sequence[int], slot: int) -> bool:
     """True when another worker holds fewer connections than this one (`mine`): it should take the next."""
     others = [c for i, c in enumerate(counts) if i != slot]
     return bool(others) and mine > min(others)
+
+
+def failed_start(exitcode: int | None, ran_seconds: float) -> bool:
+    """True when a worker's exit means it never got going: its app could not be made, or it failed right away."""
+    return exitcode == STARTUP_FAILURE or (exitcode != 0 and ran_seconds < QUICK_EXIT)
 
 
 class CountedConnections(set):
@@ -167,11 +174,15 @@ def run_workers(config: uvicorn.Config) -> int:
     counts = ctx.Array("i", n, lock=False)
     stopping = {"signal": None}
 
+    started = [0.0] * n
+    quick_exits = [0] * n
+
     def start(slot: int) -> multiprocessing.Process:
         counts[slot] = 0
         target = functools.partial(_run_worker, config, counts, slot)
         process = get_subprocess(config, target=target, sockets=[sock])
         process.start()
+        started[slot] = time.monotonic()
         logger.info("started worker process [%d]", process.pid)
         return process
 
@@ -188,8 +199,11 @@ def run_workers(config: uvicorn.Config) -> int:
                 if process.is_alive() or stopping["signal"] is not None:
                     continue
                 counts[slot] = GONE
-                if process.exitcode == STARTUP_FAILURE:
-                    logger.error("worker process [%d] could not start; stopping", process.pid)
+                quick = failed_start(process.exitcode, time.monotonic() - started[slot])
+                quick_exits[slot] = quick_exits[slot] + 1 if quick else 0
+                if process.exitcode == STARTUP_FAILURE or quick_exits[slot] >= QUICK_EXITS:
+                    logger.error("worker process [%d] could not start (exit code %s); stopping", process.pid,
+                                 process.exitcode)
                     code = STARTUP_FAILURE
                     stopping["signal"] = signal.SIGTERM
                     break

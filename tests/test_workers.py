@@ -105,11 +105,11 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _serve(tmp_path: Path, corpus: Path, *args: str) -> tuple[subprocess.Popen, str, Path]:
+def _serve(tmp_path: Path, corpus: Path, *args: str, **extra_env: str) -> tuple[subprocess.Popen, str, Path]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QABOT_", "SLACK_"))}
     env.update(QABOT_CORPUS_DIR=str(corpus), QABOT_INDEX_DIR=str(tmp_path / "index"), QABOT_MODEL="fake",
-               QABOT_STATE_DIR=str(tmp_path / "var"), QABOT_WATCH_QUIET_MS="100", PYTHONUNBUFFERED="1")
+               QABOT_STATE_DIR=str(tmp_path / "var"), QABOT_WATCH_QUIET_MS="100", PYTHONUNBUFFERED="1", **extra_env)
     log = tmp_path / "serve.log"
     proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port), *args], cwd=ROOT, env=env,
                             stdout=log.open("w"), stderr=subprocess.STDOUT)
@@ -296,3 +296,26 @@ def test_serve_workers_spread_connections_evenly_and_replace_a_dead_worker(tmp_p
         stop(proc)
     assert proc.returncode == 0, log.read_text()
     assert not [p for p in _children(proc.pid)], "workers left running"
+
+
+def test_serve_workers_stop_with_a_clear_error_when_the_app_cannot_start(tmp_path: Path,
+                                                                         fixture_corpus: Path) -> None:
+    # With the Slack signing secret but no bot token every worker fails to make its app: serving must stop with
+    # the reason instead of restarting workers forever.
+    proc, url, log = _serve(tmp_path, fixture_corpus, "--workers", "2", SLACK_SIGNING_SECRET="secret")
+    try:
+        proc.wait(timeout=120)
+    finally:
+        stop(proc)
+    text = log.read_text()
+    assert proc.returncode != 0, text
+    assert "SLACK_BOT_TOKEN" in text and "a worker process could not start" in text
+
+
+def test_a_worker_that_fails_at_once_counts_as_not_started() -> None:
+    from bot.workers import QUICK_EXIT, failed_start
+
+    assert failed_start(3, 500.0)  # uvicorn's STARTUP_FAILURE, however late
+    assert failed_start(1, 0.5) and failed_start(-9, QUICK_EXIT / 2)  # died right after its start
+    assert not failed_start(-9, QUICK_EXIT * 3)  # killed after serving a while: replaced
+    assert not failed_start(0, 0.5)  # a clean exit
