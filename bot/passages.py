@@ -5,14 +5,15 @@ chunks.jsonl holds every passage as a JSON line (with its embed text, which only
 171k lines was 2.5 s of a serve start at 10,000 interviews, and tokenizing their texts 4-5 s (a cache beside the
 index, bot/tokencache.py, made that 0.5 s). Beside it the build writes:
 - passages.bin: the UTF-8 chunk id and text of every passage, row after row;
-- passages.npy: per row (and one closing row of totals) its first byte, first character and first token there,
+- passage-rows.bin: per row (and one closing row of totals) its first byte, first character and first token there,
   the length of its chunk id, its lines, and the codes of its source, project, adopter, section, question and
-  heading path in the tables;
-- passage-tokens.npy: the term codes of every passage text, as bot.keyword tokenizes it;
+  heading path in the tables (little-endian int64s);
+- passage-tokens.bin: the term codes of every passage text, as bot.keyword tokenizes it (little-endian int32s);
 - passage-tables.json: the distinct names (sources, projects, adopters, sections, questions, headings), heading
   paths (lists of name codes) and terms the codes stand for, and the tokenizer rules the terms were made by.
 An incremental build copies an unchanged file's rows as bytes, codes and shifted offsets (its tables start as
-the previous generation's, so codes keep their meaning; a full build starts them afresh).
+the previous generation's, so codes keep their meaning; a full build starts them afresh). The files are raw
+arrays, written as the rows come (a .npy file needs its length before its first byte).
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ from bot.keyword import Tokens, tokenize
 from bot.tokencache import fingerprint
 
 PASSAGES = "passages.bin"
-PASSAGE_INDEX = "passages.npy"
-PASSAGE_TOKENS = "passage-tokens.npy"
+PASSAGE_INDEX = "passage-rows.bin"  # int64, little-endian, COLUMNS per row
+PASSAGE_TOKENS = "passage-tokens.bin"  # int32, little-endian
 PASSAGE_TABLES = "passage-tables.json"
 FILES = (PASSAGES, PASSAGE_INDEX, PASSAGE_TOKENS, PASSAGE_TABLES)
 # Columns of passages.npy; the closing row holds the totals of BYTE, CHAR and TOKEN.
@@ -76,6 +77,14 @@ class Tables:
         return tables
 
 
+def _map_int32(path: Path) -> np.ndarray:
+    """A raw little-endian int32 file, memory-mapped (an empty one as an empty array)."""
+    size = path.stat().st_size
+    if size % 4:
+        raise PassageFormatError(f"{path.name} is not whole int32s")
+    return np.memmap(path, dtype="<i4", mode="r") if size else np.zeros(0, dtype="<i4")
+
+
 @dataclass
 class PassageFiles:
     """A generation's passage files opened for reading or copying."""
@@ -89,8 +98,11 @@ class PassageFiles:
     @classmethod
     def open(cls, folder: Path, rows: int) -> "PassageFiles":
         """Open and cross-check the files (PassageFormatError when they disagree)."""
-        index = np.load(folder / PASSAGE_INDEX)
-        tokens = np.load(folder / PASSAGE_TOKENS, mmap_mode="r")
+        index = np.fromfile(folder / PASSAGE_INDEX, dtype="<i8")
+        if len(index) % COLUMNS:
+            raise PassageFormatError(f"{PASSAGE_INDEX} is not whole rows")
+        index = index.reshape(-1, COLUMNS)
+        tokens = _map_int32(folder / PASSAGE_TOKENS)
         tables = Tables.read(folder / PASSAGE_TABLES)
         with (folder / PASSAGES).open("rb") as f:
             size = os.fstat(f.fileno()).st_size
@@ -191,7 +203,8 @@ class PassageWriter:
         self.folder = folder
         self.seed = seed
         self._blob = (folder / PASSAGES).open("wb")
-        self._index: list[np.ndarray] = []
+        self._rows = (folder / PASSAGE_INDEX).open("wb")
+        self._tokens = (folder / PASSAGE_TOKENS).open("wb")
         self._bytes = self._chars = self._ntokens = 0
         fp = fingerprint()
         # The previous terms are kept only when made by the same tokenizer rules (else copied rows are tokenized).
@@ -201,7 +214,6 @@ class PassageWriter:
         self._name_code = {n: i for i, n in enumerate(self.tables.names)}
         self._path_code = {tuple(p): i for i, p in enumerate(self.tables.paths)}
         self._term_code = {t: i for i, t in enumerate(self.tables.terms)}
-        self._token_chunks: list[np.ndarray] = []
 
     def _name(self, name: str) -> int:
         code = self._name_code.get(name)
@@ -235,7 +247,7 @@ class PassageWriter:
         return code
 
     def _append_tokens(self, ids: np.ndarray) -> None:
-        self._token_chunks.append(np.ascontiguousarray(ids, dtype=np.int32))
+        self._tokens.write(memoryview(np.ascontiguousarray(ids, dtype="<i4")))
         self._ntokens += len(ids)
 
     def add_chunks(self, chunks: Sequence[Chunk]) -> None:
@@ -252,7 +264,7 @@ class PassageWriter:
             self._bytes += len(encoded)
             self._chars += len(c.chunk_id) + len(c.text)
         self._blob.write(b"".join(parts))
-        self._index.append(rows)
+        self._rows.write(memoryview(rows.astype("<i8", copy=False)))
         self._append_tokens(tokens.ids)
 
     def copy(self, source: PassageFiles, row: int, rows: int) -> None:
@@ -274,16 +286,16 @@ class PassageWriter:
             tokens = self._local_tokens(source.texts(row, rows))
             moved[:, TOKEN] = self._ntokens + tokens.ptr[:-1]
             self._append_tokens(tokens.ids)
-        self._index.append(moved)
+        self._rows.write(memoryview(moved.astype("<i8", copy=False)))
         self._bytes += b1 - b0
         self._chars += c1 - c0
 
     def finish(self) -> tuple[str, ...]:
         """Close the files; return their names."""
-        self._blob.close()
-        total = np.zeros((1, COLUMNS), dtype=np.int64)
+        total = np.zeros((1, COLUMNS), dtype="<i8")
         total[0, [BYTE, CHAR, TOKEN]] = self._bytes, self._chars, self._ntokens
-        np.save(self.folder / PASSAGE_INDEX, np.concatenate([*self._index, total]))
-        np.save(self.folder / PASSAGE_TOKENS, np.concatenate([np.zeros(0, dtype=np.int32), *self._token_chunks]))
+        self._rows.write(memoryview(total))
+        for f in (self._blob, self._rows, self._tokens):
+            f.close()
         (self.folder / PASSAGE_TABLES).write_text(self.tables.to_json(), encoding="utf-8")
         return FILES
