@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import numpy as np
@@ -82,3 +83,32 @@ def test_build_lock_refuses_a_second_builder(tmp_path) -> None:
         with pytest.raises(store.StoreError, match="another build is running"):
             with store.build_lock(tmp_path, wait=False):
                 pass
+
+
+@pytest.mark.parametrize("kernel_copy", [True, False])
+def test_an_incremental_build_copies_unchanged_vectors_bit_for_bit(fake_settings, monkeypatch: pytest.MonkeyPatch,
+                                                                   kernel_copy: bool) -> None:
+    if not kernel_copy:  # another file system or an old kernel: read and written instead
+        monkeypatch.setattr(store.os, "copy_file_range", lambda *a: (_ for _ in ()).throw(OSError(18, "EXDEV")))
+    corpus, index_dir = fake_settings.corpus_dir, fake_settings.index_dir
+    build(corpus, index_dir, FakeEmbedder())
+    before = store.load(index_dir, "fake")
+    old = {c.chunk_id: np.array(before.vectors[i]) for i, c in enumerate(before.chunks)}
+    (corpus / "a-first.md").write_text("# A Adopter Interview - A\n\n## S\n\n### Q?\nAnswer one.\n")
+    report = build(corpus, index_dir, FakeEmbedder())
+    assert report.added == ["a-first.md"] and report.chunks_embedded == 1
+    after = store.load(index_dir, "fake")
+    for i, c in enumerate(after.chunks):
+        if c.source != "a-first.md":
+            assert np.array_equal(after.vectors[i], old[c.chunk_id]), c.chunk_id
+    emb = FakeEmbedder()
+    new = [i for i, c in enumerate(after.chunks) if c.source == "a-first.md"]
+    assert np.allclose(after.vectors[new[0]], emb.embed_documents([c.embed_text for c in
+                                                                   _json_chunks_of(after, "a-first.md")])[0])
+
+
+def _json_chunks_of(index: store.LoadedIndex, source: str) -> list:
+    from bot.chunking import Chunk
+
+    with (index.path / store.CHUNKS).open(encoding="utf-8") as f:
+        return [c for c in (Chunk.from_dict(json.loads(line)) for line in f) if c.source == source]
