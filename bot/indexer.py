@@ -195,7 +195,8 @@ def _build_locked(corpus_dir: Path, index_dir: Path, embedder: Embedder, prev: s
         lists = prev.lists[row0:row0 + rows] if prev.lists is not None else None
         passages = (prev.passages, row0) if prev.passages is not None else None
         new_row, new_off, _ = writer.add_lines(prev.lines[off0:off0 + nbytes], prev.vectors[row0:row0 + rows],
-                                               prev.keys[row0:row0 + rows], lists, passages, prev.vector_file(row0))
+                                               prev.keys[row0:row0 + rows], lists, passages, prev.vector_file(row0),
+                                               (prev.path / store.CHUNKS, off0))
         for e in run:
             e.row, e.offset = new_row + (e.row - row0), new_off + (e.offset - off0)
         run.clear()

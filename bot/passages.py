@@ -31,6 +31,7 @@ import numpy as np
 
 from bot import keyword
 from bot.chunking import Chunk
+from bot.filecopy import append_range
 from bot.keyword import Tokens, tokenize
 from bot.tokencache import fingerprint
 
@@ -275,13 +276,20 @@ class PassageWriter:
         b0, b1 = int(span[0, BYTE]), int(span[-1, BYTE])
         c0, c1 = int(span[0, CHAR]), int(span[-1, CHAR])
         t0, t1 = int(span[0, TOKEN]), int(span[-1, TOKEN])
-        self._blob.write(source.blob[b0:b1])
+        if source.path is not None:
+            append_range(source.path, b0, self._blob, b1 - b0)
+        else:
+            self._blob.write(source.blob[b0:b1])
         moved = span[:-1].copy()
         moved[:, BYTE] += self._bytes - b0
         moved[:, CHAR] += self._chars - c0
         if self._seed_terms:
             moved[:, TOKEN] += self._ntokens - t0
-            self._append_tokens(source.tokens[t0:t1])
+            if isinstance(source.tokens, np.memmap):
+                append_range(Path(source.tokens.filename), t0 * 4, self._tokens, (t1 - t0) * 4)
+                self._ntokens += t1 - t0
+            else:
+                self._append_tokens(source.tokens[t0:t1])
         else:  # the terms were made by other rules: these texts are tokenized again
             tokens = self._local_tokens(source.texts(row, rows))
             moved[:, TOKEN] = self._ntokens + tokens.ptr[:-1]

@@ -24,6 +24,7 @@ import xxhash
 
 from bot.ann import ann_nlist, ann_nprobe, build_ann  # noqa: F401 - re-exported for callers of the store
 from bot.chunking import CHUNKER_VERSION, Chunk
+from bot.filecopy import ShortFile, append_range, copy_range
 from bot.keyword import Tokens
 from bot.passages import FILES as PASSAGE_FILES
 from bot.passages import PASSAGES, PassageFiles, PassageFormatError, PassageWriter
@@ -267,11 +268,13 @@ class GenerationWriter:
 
     def add_lines(self, lines: bytes | memoryview, vectors: np.ndarray, keys: np.ndarray,
                   lists: np.ndarray | None = None, passages: tuple[PassageFiles, int] | None = None,
-                  vector_file: tuple[Path, int] | None = None) -> tuple[int, int, int]:
+                  vector_file: tuple[Path, int] | None = None, lines_file: tuple[Path, int] | None = None
+                  ) -> tuple[int, int, int]:
         """Append already-serialized chunk lines with their vectors; return (row, offset, nbytes).
 
         `passages`: the same rows of an earlier generation's passage files, from the row given (None: taken from the
-        lines); `vector_file`: the file and byte offset `vectors` are stored at, to copy them file to file."""
+        lines); `vector_file` and `lines_file`: the file and byte offset `vectors` and `lines` are stored at, to
+        copy them file to file."""
         if passages is not None:
             self.passages.copy(passages[0], passages[1], len(vectors))
         else:  # an earlier generation without passage files: parsed once, here, a slice of lines at a time
@@ -279,20 +282,30 @@ class GenerationWriter:
             for start in range(0, len(data), _PARSE_LINES):
                 self.passages.add_chunks([Chunk.from_dict(json.loads(line)) for line in data[start:start + _PARSE_LINES]
                                           if line.strip()])
-        return self._add(lines, vectors, keys, lists, vector_file)
+        return self._add(lines, vectors, keys, lists, vector_file, lines_file)
 
     def _add(self, lines: bytes | memoryview, vectors: np.ndarray, keys: np.ndarray,
-             lists: np.ndarray | None = None, vector_file: tuple[Path, int] | None = None) -> tuple[int, int, int]:
+             lists: np.ndarray | None = None, vector_file: tuple[Path, int] | None = None,
+             lines_file: tuple[Path, int] | None = None) -> tuple[int, int, int]:
         n = len(vectors)
         row, offset = self.row, self.offset
-        self._chunks.write(lines)
+        try:
+            if lines_file is not None:
+                append_range(lines_file[0], lines_file[1], self._chunks, len(lines))
+            else:
+                self._chunks.write(lines)
+        except ShortFile as exc:
+            raise StoreError(f"{exc}; rebuild with `qabot index --full`") from exc
         if n:
             row_bytes = self.dim * 4
             if vector_file is None or vectors.dtype != np.float32 or vectors.shape[1:] != (self.dim,):
                 self.vectors[row:row + n] = vectors
             else:  # 4x faster than through both memory maps at 10,000 interviews (no page faults)
-                _copy_range(vector_file[0], vector_file[1], self._vector_file, self.vectors.offset + row * row_bytes,
-                            n * row_bytes)
+                try:
+                    copy_range(vector_file[0], vector_file[1], self._vector_file, self.vectors.offset + row * row_bytes,
+                               n * row_bytes)
+                except ShortFile as exc:
+                    raise StoreError(f"{exc}; rebuild with `qabot index --full`") from exc
             self.keys[row:row + n] = keys
             if lists is not None:
                 self.lists[row:row + n] = lists
@@ -346,26 +359,6 @@ class GenerationWriter:
 
 
 _PARSE_LINES = 8192  # chunk lines of an older generation parsed at a time (bounds the Chunk objects held)
-
-
-def _copy_range(source: Path, source_offset: int, target: Any, target_offset: int, count: int) -> None:
-    """Copy `count` bytes of `source` from `source_offset` into the open file `target` at `target_offset`."""
-    with source.open("rb") as f:
-        done = 0
-        try:
-            while done < count:
-                copied = os.copy_file_range(f.fileno(), target.fileno(), count - done, source_offset + done,
-                                            target_offset + done)
-                if copied <= 0:
-                    break
-                done += copied
-        except OSError:  # no kernel copy between these files (another file system, an old kernel): read and write
-            pass
-        while done < count:
-            data = os.pread(f.fileno(), min(count - done, 1 << 24), source_offset + done)
-            if not data:
-                raise StoreError(f"{source} ended before its rows were copied; rebuild with `qabot index --full`")
-            done += os.pwrite(target.fileno(), data, target_offset + done)
 
 
 def write_generation(index_dir: Path, chunks: list[Chunk], vectors: np.ndarray, manifest: Manifest) -> Path:
