@@ -1,7 +1,7 @@
 """Soak: queries at concurrency 8 against `qabot serve --watch` on loopback while interviews are added,
 changed and deleted every few seconds and one `qabot index` is SIGKILLed mid-way.
 
-    python bench/soak.py [--seconds 60] [--model all-MiniLM-L6-v2|fake]
+    python bench/soak.py [--seconds 60] [--model all-MiniLM-L6-v2|fake] [--workers 2]
 
 Checks: zero 5xx, zero failed requests; every cited/returned source existed on disk at some moment between
 (request start - LAG) and request end, LAG being the watch target (5 s: a deleted file may be served until
@@ -162,7 +162,7 @@ def _settle(base: str, corpus: Path, timeout: float = 120) -> dict:
 
 
 def run_soak(seconds: float = 60, model: str = "all-MiniLM-L6-v2", concurrency: int = 8, every: float = 3.0,
-             work: Path | None = None, seed: int = 1) -> dict:
+             work: Path | None = None, seed: int = 1, workers: int = 1) -> dict:
     """Run the soak and return its measurements and checks (raises nothing on a failed check)."""
     from bot import store
     from bot.embedding import make_embedder
@@ -178,7 +178,7 @@ def run_soak(seconds: float = 60, model: str = "all-MiniLM-L6-v2", concurrency: 
     for p in corpus.rglob("*.md"):
         timeline.add(p.relative_to(corpus).as_posix())
     port = free_port()
-    proc, ready = start_server(index, corpus, port, watch=True, log=scratch / "serve.log",
+    proc, ready = start_server(index, corpus, port, watch=True, log=scratch / "serve.log", workers=workers,
                                extra_env={"QABOT_MODEL": model, "QABOT_ADMIN_TOKEN": TOKEN})
     base = f"http://127.0.0.1:{port}"
     rng = random.Random(seed)
@@ -232,9 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="all-MiniLM-L6-v2")
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--every", type=float, default=3.0, help="seconds between file operations")
+    ap.add_argument("--workers", type=int, default=1, help="`qabot serve --workers N --watch`")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    out = run_soak(args.seconds, args.model, args.concurrency, args.every)
+    out = run_soak(args.seconds, args.model, args.concurrency, args.every, workers=args.workers)
     print(json.dumps(out, indent=1))
     ok = (out["server_errors"] == 0 and out["failed_requests"] == 0 and out["stale_count"] == 0
           and out["final_equals_clean_rebuild"])
