@@ -122,20 +122,14 @@ class AnswerSlots:
 
     Answering is CPU-bound: with two cores, eight requests computing at once only contend for the GIL and the
     cores (the encoder's time per question triples), while two at a time keep one in ONNX Runtime and one in
-    Python. Health checks and the page don't wait here.
-
-    `n` = 0 answers on the event loop itself, one question at a time with no hand-off to a thread: the mode of
-    `serve --workers`, where each process has a core of its own (about 10% less CPU per question, BENCHMARKS.md);
-    a health check then waits for at most the questions already read."""
+    Python. Health checks and the page don't wait here."""
 
     def __init__(self, n: int) -> None:
-        self.n = max(0, n)
+        self.n = max(1, n)
         self._limiter: anyio.CapacityLimiter | None = None
 
     async def run(self, func: Callable[..., T], *args: Any) -> T:
-        """Run `func(*args)` in a worker thread once a slot is free (on the loop when n is 0)."""
-        if self.n == 0:
-            return func(*args)
+        """Run `func(*args)` in a worker thread once a slot is free."""
         if self._limiter is None:  # made on the event loop that uses it
             self._limiter = anyio.CapacityLimiter(self.n)
         return await anyio.to_thread.run_sync(partial(func, *args), limiter=self._limiter)

@@ -32,13 +32,6 @@ def _env_positive(env: dict[str, str], name: str, default: int) -> int:
     return value
 
 
-def _env_count(env: dict[str, str], name: str, default: int) -> int:
-    value = _env_int(env, name, default)
-    if value < 0:
-        raise ConfigError(f"{name} must be 0 or more, got {value}")
-    return value
-
-
 def _env_bool(env: dict[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -91,8 +84,7 @@ class Settings:
     query_encoder: str = "onnx-int8"  # "onnx-int8" (int8 export), "onnx" (fp32) or "torch": how questions are embedded
     encoder_dir: Path | None = None  # where the ONNX export lives; None = INDEX_DIR/encoder
     workers: int = 1  # `qabot serve` processes sharing the port (each loads the index; one per core)
-    # Questions one process answers at once; more wait their turn. 0: on the event loop itself (--workers).
-    answer_threads: int = 2
+    answer_threads: int = 2  # questions one process answers at once; more wait their turn (1 with --workers)
     index_poll_ms: int = 2000  # how often a server looks for a generation written by another process
 
     @classmethod
@@ -127,7 +119,7 @@ class Settings:
             encoder_dir=Path(env["QABOT_ENCODER_DIR"]) if env.get("QABOT_ENCODER_DIR") else None,
             query_encoder=_env_choice(env, "QABOT_QUERY_ENCODER", ("onnx", "onnx-int8", "torch"), "onnx-int8"),
             workers=_env_positive(env, "QABOT_WORKERS", 1),
-            answer_threads=_env_count(env, "QABOT_ANSWER_THREADS", 2),
+            answer_threads=_env_positive(env, "QABOT_ANSWER_THREADS", 2),
             index_poll_ms=_env_positive(env, "QABOT_INDEX_POLL_MS", 2000),
         )
 

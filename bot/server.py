@@ -84,9 +84,8 @@ def _run_workers(settings: Settings, watch: bool) -> None:
     os.environ.update(QABOT_HOST=settings.host, QABOT_PORT=str(settings.port), QABOT_LOG_LEVEL=settings.log_level,
                       QABOT_CORPUS_DIR=str(settings.corpus_dir), QABOT_INDEX_DIR=str(settings.index_dir),
                       QABOT_WORKERS="1")
-    # One question at a time per process, on its event loop: with a process per core, more only contend, and the
-    # hand-off to a thread costs about 10% (BENCHMARKS.md).
-    os.environ.setdefault("QABOT_ANSWER_THREADS", "0")
+    # One question at a time per process: with a process per core, more only contend (BENCHMARKS.md).
+    os.environ.setdefault("QABOT_ANSWER_THREADS", "1")
     watcher = None
     # The index must exist before the workers start, or each would try to build it.
     if watch:
