@@ -98,13 +98,13 @@ def build(corpus_dir: Path, index_dir: Path, embedder: Embedder, full: bool = Fa
 
         if report.chunks_total <= MAX_CHUNKS:  # checked here: warm() would read the manifest to find out
             warm(index_dir, embedder, progress)
-        _prepare_query_encoder(embedder)
+        prepare_query_encoder(embedder)
     report.seconds = time.perf_counter() - started
     logger.info("index build: %s", report.summary())
     return report
 
 
-def _prepare_query_encoder(embedder: Embedder) -> None:
+def prepare_query_encoder(embedder: Embedder) -> None:
     """Export the ONNX query encoder beside the index when the embedder uses one; a failure only warns."""
     prepare = getattr(embedder, "prepare", None)
     if prepare is None:

@@ -76,7 +76,7 @@ def _run_workers(settings: Settings, watch: bool) -> None:
     from bot import store
     from bot.answering import Answerer
     from bot.embedding import settings_embedder
-    from bot.indexer import build
+    from bot.indexer import build, prepare_query_encoder
     from bot.maintainer import IndexMaintainer
     from bot.workers import run_workers
 
@@ -98,6 +98,8 @@ def _run_workers(settings: Settings, watch: bool) -> None:
     elif store.current_generation(settings.index_dir) is None:
         logger.info("no index in %s yet; building it from %s", settings.index_dir, settings.corpus_dir)
         build(settings.corpus_dir, settings.index_dir, settings_embedder(settings))
+    else:  # an index made before the ONNX export existed: export once here, not once per worker (each with torch)
+        prepare_query_encoder(settings_embedder(settings))
     logger.info("qabot serving on http://%s:%d with %d worker processes (corpus %s, index %s)", settings.host,
                 settings.port, settings.workers, settings.corpus_dir, settings.index_dir)
     config = uvicorn.Config("bot.server:worker_app", factory=True, workers=settings.workers, host=settings.host,

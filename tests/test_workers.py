@@ -319,3 +319,15 @@ def test_a_worker_that_fails_at_once_counts_as_not_started() -> None:
     assert failed_start(1, 0.5) and failed_start(-9, QUICK_EXIT / 2)  # died right after its start
     assert not failed_start(-9, QUICK_EXIT * 3)  # killed after serving a while: replaced
     assert not failed_start(0, 0.5)  # a clean exit
+
+
+def test_workers_get_the_question_encoder_exported_once_by_the_parent(fake_answerer, fake_settings: Settings,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot import indexer, server, workers
+
+    calls: list[str] = []
+    monkeypatch.setattr(indexer, "prepare_query_encoder", lambda embedder: calls.append(embedder.name))
+    monkeypatch.setattr(workers, "run_workers", lambda config: calls.append("workers") or 0)
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+    server.run_server(fake_settings.replace(workers=2, port=8124))  # the fixture index exists
+    assert calls == [fake_answerer.embedder.name, "workers"]  # before any worker starts
