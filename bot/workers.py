@@ -3,7 +3,7 @@ process that holds the fewest (least connections).
 
 With uvicorn's own supervisor every worker accepts as many pending connections as it can whenever it wakes, so
 eight keep-alive clients that connect at once often all land on one process and the other cores sit idle
-(BENCHMARKS.md "Using more cores"). Here each worker runs its own accept loop: it publishes how many connections
+(BENCHMARKS.md, "Operations", round 4). Here each worker runs its own accept loop: it publishes how many connections
 it holds in a small shared array and, when another worker holds fewer, leaves a pending connection to that one
 for up to `MAX_DEFER` seconds before taking it anyway (so a stuck worker never stops new connections).
 """
