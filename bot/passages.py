@@ -195,6 +195,15 @@ class PassageFiles:
         return Tokens(ids, np.ascontiguousarray(self.index[:, TOKEN]))
 
 
+def _intern(codes: dict[str, int], values: list[str], value: str) -> int:
+    """The code of `value` in a table (its position in `values`), appended when it is new."""
+    code = codes.get(value)
+    if code is None:
+        code = codes[value] = len(values)
+        values.append(value)
+    return code
+
+
 class PassageWriter:
     """Streams a new generation's passage files into its (temporary) folder, in row order.
 
@@ -217,11 +226,7 @@ class PassageWriter:
         self._term_code = {t: i for i, t in enumerate(self.tables.terms)}
 
     def _name(self, name: str) -> int:
-        code = self._name_code.get(name)
-        if code is None:
-            code = self._name_code[name] = len(self.tables.names)
-            self.tables.names.append(name)
-        return code
+        return _intern(self._name_code, self.tables.names, name)
 
     def _path(self, path: Sequence[str]) -> int:
         codes = tuple(self._name(h) for h in path)
@@ -241,11 +246,7 @@ class PassageWriter:
         return Tokens(codes[np.searchsorted(used, tokens.ids)], tokens.ptr)
 
     def _term(self, term: str) -> int:
-        code = self._term_code.get(term)
-        if code is None:
-            code = self._term_code[term] = len(self.tables.terms)
-            self.tables.terms.append(term)
-        return code
+        return _intern(self._term_code, self.tables.terms, term)
 
     def _append_tokens(self, ids: np.ndarray) -> None:
         self._tokens.write(memoryview(np.ascontiguousarray(ids, dtype="<i4")))
