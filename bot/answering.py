@@ -339,7 +339,8 @@ class Answerer:
         def quote_for(hit: Hit) -> quotes.Quote:
             positions = retriever.sentence_rows[hit.row]
             cosines = scores.sentence_dense[positions.start:positions.stop] if scores.sentence_dense is not None else None
-            return quotes.pick_quote(hit.chunk, quote_terms, cosines, retriever.sentences_of(hit.row))
+            return quotes.pick_quote(hit.chunk, quote_terms, cosines, retriever.sentences_of(hit.row),
+                                     sentence_terms=retriever.sentence_terms(hit.row))
 
         answer = compose(question, hits, quote_for=quote_for)
         answer.took_ms = took()

@@ -45,10 +45,14 @@ def sentence_offsets(text: str, sentences: Sequence[Sentence]) -> list[tuple[int
 
 
 def sentence_scores(sentences: Sequence[Sentence], question_terms: Sequence[str],
-                    cosines: np.ndarray | None = None) -> np.ndarray:
-    """How well each sentence answers: its cosine with the question plus its share of question words."""
+                    cosines: np.ndarray | None = None,
+                    sentence_terms: Sequence[frozenset[str]] | None = None) -> np.ndarray:
+    """How well each sentence answers: its cosine with the question plus its share of question words
+    (`sentence_terms`: each sentence's `terms`, when already known)."""
     q = set(question_terms)
-    cover = np.array([len(q & set(terms(s.text))) / len(q) if q else 0.0 for s in sentences], dtype=np.float32)
+    if sentence_terms is None or len(sentence_terms) != len(sentences):
+        sentence_terms = [frozenset(terms(s.text)) for s in sentences] if q else [frozenset()] * len(sentences)
+    cover = np.array([len(q & t) / len(q) if q else 0.0 for t in sentence_terms], dtype=np.float32)
     if cosines is not None and len(cosines) == len(sentences):
         return np.asarray(cosines, dtype=np.float32) + COVERAGE_WEIGHT * cover
     # Without sentence vectors: word coverage, longer sentences slightly preferred on ties.
@@ -59,8 +63,8 @@ def choose(scores: np.ndarray, sentences: Sequence[Sentence], max_sentences: int
     """The [first, last] sentence positions of the quote: the best sentence, grown by close neighbours."""
     best = int(np.argmax(scores))
     first = last = best
+    size = len(words(sentences[best].text))  # words in sentences first..last
     while last - first + 1 < max_sentences:
-        size = sum(len(words(sentences[i].text)) for i in range(first, last + 1))
         options = [i for i in (first - 1, last + 1) if 0 <= i < len(sentences)]
         if not options:
             break
@@ -69,18 +73,22 @@ def choose(scores: np.ndarray, sentences: Sequence[Sentence], max_sentences: int
         if size >= SHORT_WORDS and scores[nxt] < scores[best] - NEIGHBOUR_GAP:
             break
         first, last = min(first, nxt), max(last, nxt)
+        size += len(words(sentences[nxt].text))
     return first, last
 
 
 def pick_quote(chunk: Chunk, question_terms: Sequence[str], cosines: np.ndarray | None = None,
-               sentences: Sequence[Sentence] | None = None, max_sentences: int = MAX_SENTENCES) -> Quote:
-    """The quote of `chunk` for a question: verbatim text from the passage with its exact lines."""
+               sentences: Sequence[Sentence] | None = None, max_sentences: int = MAX_SENTENCES,
+               sentence_terms: Sequence[frozenset[str]] | None = None) -> Quote:
+    """The quote of `chunk` for a question: verbatim text from the passage with its exact lines
+    (`sentences` and `sentence_terms`: the passage's, when already split and stemmed)."""
     sentences = list(sentences) if sentences is not None else split_sentences(chunk.text.split("\n"),
                                                                              chunk.line_start)
     if not sentences:
         text = chunk.text.strip()
         return Quote(text, chunk.line_start, chunk.line_end)
-    first, last = choose(sentence_scores(sentences, question_terms, cosines), sentences, max_sentences)
+    first, last = choose(sentence_scores(sentences, question_terms, cosines, sentence_terms), sentences,
+                         max_sentences)
     spans = sentence_offsets(chunk.text, sentences)
     text = chunk.text[spans[first][0]: spans[last][1]]
     return Quote(text, sentences[first].line_start, sentences[last].line_end)

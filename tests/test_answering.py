@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from bot.answering import NOT_COVERED, Answer, Answerer, interview_order, spread_citations
 from bot.chunking import Chunk
+from bot.keyword import terms
 from bot.quotes import choose, pick_quote
 from bot.retrieval import Hit, Retrieval, Scores, normalize_name
 from bot.text import normalize_space, split_sentences
@@ -80,6 +81,18 @@ def test_a_short_best_sentence_takes_the_next_one_along(fake_answerer: Answerer)
     sentences = split_sentences(["5+ years. Platform development started at the end of 2019 or the beginning of 2020 with a small team of engineers. We love it."], 1)
     assert choose(np.array([0.9, 0.2, 0.1]), sentences) == (0, 1)
     assert choose(np.array([0.1, 0.2, 0.9]), sentences, max_sentences=1) == (2, 2)
+
+
+def test_a_quote_from_cached_sentence_terms_is_the_one_computed_afresh(fake_answerer: Answerer) -> None:
+    retriever = fake_answerer._current()
+    for row, chunk in enumerate(fake_answerer.index.chunks):
+        sentences = retriever.sentences_of(row)
+        cached = retriever.sentence_terms(row)
+        assert cached == [frozenset(terms(s.text)) for s in sentences]
+        assert retriever.sentence_terms(row) is cached
+        for question_terms in (["long", "use"], ["memori", "tenant"], []):
+            assert pick_quote(chunk, question_terms, sentences=sentences, sentence_terms=cached) == \
+                pick_quote(chunk, question_terms)
 
 
 def test_quotes_from_bullets_stay_verbatim(fake_answerer: Answerer, fake_settings) -> None:
