@@ -4,11 +4,8 @@ import hmac
 import logging
 import threading
 from contextlib import asynccontextmanager
-from functools import partial
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, TypeVar
-
-import anyio
+from typing import Any, AsyncIterator
 
 from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from swagger_ui_bundle import swagger_ui_path
 
 from bot import store
+from bot.answer_slots import AnswerSlots
 from bot.answering import Answerer, NotReady
 from bot.api_models import (MAX_FILTER_CHARS, MAX_SEARCH_K, NOT_BLANK, AskResponse, ErrorResponse,
                             HealthResponse, InterviewsResponse, ReadyResponse, ReindexResponse, SearchResponse,
@@ -114,27 +112,6 @@ def _load_index(answerer: Answerer, maintainer: IndexMaintainer, state: Any) -> 
         maintainer.start()
 
 
-T = TypeVar("T")
-
-
-class AnswerSlots:
-    """At most `n` questions answered at once in this process; the rest wait in line (FIFO).
-
-    Answering is CPU-bound: with two cores, eight requests computing at once only contend for the GIL and the
-    cores (the encoder's time per question triples), while two at a time keep one in ONNX Runtime and one in
-    Python. Health checks and the page don't wait here."""
-
-    def __init__(self, n: int) -> None:
-        self.n = max(1, n)
-        self._limiter: anyio.CapacityLimiter | None = None
-
-    async def run(self, func: Callable[..., T], *args: Any) -> T:
-        """Run `func(*args)` in a worker thread once a slot is free."""
-        if self._limiter is None:  # made on the event loop that uses it
-            self._limiter = anyio.CapacityLimiter(self.n)
-        return await anyio.to_thread.run_sync(partial(func, *args), limiter=self._limiter)
-
-
 def create_app(settings: Settings, answerer: Answerer | None = None, *,
                maintainer: IndexMaintainer | None = None, poll_seconds: float | None = None) -> FastAPI:
     """The FastAPI app: JSON API, admin, metrics, the chat page, and Slack events when configured."""
@@ -154,6 +131,7 @@ def create_app(settings: Settings, answerer: Answerer | None = None, *,
             yield
         finally:
             maintainer.stop()
+            slots.close()
 
     app = FastAPI(title="qabot", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Answers questions from interview transcripts with verbatim, cited quotes.")
