@@ -10,7 +10,7 @@ import numpy as np
 
 from bot.chunking import Chunk
 from bot.keyword import terms
-from bot.text import Sentence, split_sentences, words
+from bot.text import Sentence, raw_words, split_sentences, words
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def choose(scores: np.ndarray, sentences: Sequence[Sentence], max_sentences: int
     """The [first, last] sentence positions of the quote: the best sentence, grown by close neighbours."""
     best = int(np.argmax(scores))
     first = last = best
-    size = len(words(sentences[best].text))  # words in sentences first..last
+    size = len(raw_words(sentences[best].text))  # words in sentences first..last (raw: only counted)
     while last - first + 1 < max_sentences:
         options = [i for i in (first - 1, last + 1) if 0 <= i < len(sentences)]
         if not options:
@@ -73,7 +73,7 @@ def choose(scores: np.ndarray, sentences: Sequence[Sentence], max_sentences: int
         if size >= SHORT_WORDS and scores[nxt] < scores[best] - NEIGHBOUR_GAP:
             break
         first, last = min(first, nxt), max(last, nxt)
-        size += len(words(sentences[nxt].text))
+        size += len(raw_words(sentences[nxt].text))
     return first, last
 
 
