@@ -67,12 +67,15 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-def _ready(port: int) -> bool:
-    """True when /readyz on `port` answers 200 (a 503 raises, as urllib does)."""
+def _ready(port: int, workers: int = 1) -> bool:
+    """True when /readyz on `port` answers 200 (a 503 raises, as urllib does), with `serve --workers N` once it
+    counts all N workers ready (until then the ready ones take every new connection)."""
+    import json
     import urllib.request
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
-        return r.status == 200
+        body = json.loads(r.read())
+        return r.status == 200 and (workers == 1 or body.get("workers_ready") == workers)
 
 
 def start_server(index: Path, corpus: Path, port: int, watch: bool = False,
@@ -94,8 +97,7 @@ def start_server(index: Path, corpus: Path, port: int, watch: bool = False,
             tail = log.read_text()[-2000:] if log else "(run with a log file to see why)"
             raise SystemExit(f"qabot serve exited with {proc.returncode}: {tail}")
         try:
-            # New connections land on any worker: with several, all must say ready, several times in a row.
-            if all(_ready(port) for _ in range(1 if workers == 1 else 4 * workers)):
+            if _ready(port, workers):
                 return proc, time.perf_counter() - started
         except OSError:
             pass

@@ -26,6 +26,7 @@ from bot.api_models import (MAX_FILTER_CHARS, MAX_SEARCH_K, NOT_BLANK, AskRespon
 from bot.api_observe import ApiMetrics, ObserveRequests
 from bot.config import Settings
 from bot.maintainer import IndexMaintainer
+from bot.workers import READY_KEY, WORKERS_READY_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -123,12 +124,13 @@ def create_app(settings: Settings, answerer: Answerer | None = None, *,
     metrics = ApiMetrics(answerer)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         loader = threading.Thread(target=_load_index, args=(answerer, maintainer, app.state),
                                   name="qabot-load-index", daemon=True)
         loader.start()
         try:
-            yield
+            # Shared with the server: `serve --workers` sends new connections to workers that are ready.
+            yield {READY_KEY: lambda: answerer.ready}
         finally:
             maintainer.stop()
             slots.close()
@@ -205,14 +207,20 @@ def create_app(settings: Settings, answerer: Answerer | None = None, *,
 
     @app.get("/readyz", response_model=ReadyResponse, responses={503: {"model": ReadyResponse}},
              tags=["operations"])
-    async def readyz() -> Any:
-        """200 once an index is loaded, else 503 with the reason."""
+    async def readyz(request: Request) -> Any:
+        """200 once an index is loaded, else 503 with the reason (with `serve --workers`: how many are ready)."""
+        counted = request.scope.get("state", {}).get(WORKERS_READY_KEY)
+        ready_workers, workers = counted() if counted else (None, None)
+        single = {"workers", "workers_ready"} if counted is None else None  # one process: not in the JSON
         if not answerer.ready:
             detail = app.state.load_error or "the index is loading"
-            return JSONResponse(ReadyResponse(ready=False, detail=detail).model_dump(), status_code=503)
+            return JSONResponse(ReadyResponse(ready=False, detail=detail, workers=workers,
+                                              workers_ready=ready_workers).model_dump(exclude=single),
+                                status_code=503)
         index = answerer.index
-        return ReadyResponse(ready=True, generation=index.generation, chunks=len(index.chunks),
-                             interviews=len(index.manifest.files))
+        return JSONResponse(ReadyResponse(ready=True, generation=index.generation, chunks=len(index.chunks),
+                                          interviews=len(index.manifest.files), workers=workers,
+                                          workers_ready=ready_workers).model_dump(exclude=single))
 
     @app.get("/metrics", response_class=Response, tags=["operations"],
              responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})

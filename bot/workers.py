@@ -28,7 +28,14 @@ from uvicorn.config import STARTUP_FAILURE
 logger = logging.getLogger(__name__)
 
 GONE = 1 << 30  # the count of a worker that is not running: never the least loaded
+NOT_READY = 1 << 20  # added to the count of a worker whose app is not ready (no index yet): ready ones come first
 MAX_DEFER = 0.01  # seconds a busier worker leaves a pending connection to a less busy one
+MAX_DEFER_UNREADY = 0.5  # ... and a worker that is not ready yet, to a ready one
+READY_POLL = 0.05  # seconds between two looks at whether this worker's app became ready
+# Keys of the ASGI lifespan state (shared by the app and its server): the app's readiness check, which the app
+# puts there, and how many workers of the instance are ready, which `BalancedServer` puts there.
+READY_KEY = "qabot.ready"
+WORKERS_READY_KEY = "qabot.workers_ready"
 DEFER_STEP = 0.001
 STOP_GRACE = 15.0  # seconds workers get to finish their requests when stopped
 QUICK_EXIT = 10.0  # a worker that fails this soon after its start did not start (e.g. its app cannot be made)
@@ -36,9 +43,16 @@ QUICK_EXITS = 3  # ... and after this many such failures in a row, serving stops
 
 
 def should_defer(mine: int, counts: Sequence[int], slot: int) -> bool:
-    """True when another worker holds fewer connections than this one (`mine`): it should take the next."""
+    """True when another worker holds fewer connections than this one (`mine`): it should take the next.
+
+    Counts include the NOT_READY penalty, so a ready worker is always less loaded than one still loading."""
     others = [c for i, c in enumerate(counts) if i != slot]
     return bool(others) and mine > min(others)
+
+
+def workers_ready(counts: Sequence[int]) -> int:
+    """How many workers are running and ready."""
+    return sum(1 for c in counts if c < NOT_READY)
 
 
 def failed_start(exitcode: int | None, ran_seconds: float) -> bool:
@@ -49,13 +63,24 @@ def failed_start(exitcode: int | None, ran_seconds: float) -> bool:
 class CountedConnections(set):
     """uvicorn's set of open connections that also writes its size to this worker's slot of the shared array."""
 
-    def __init__(self, counts: Any, slot: int, items: Iterable[Any] = ()) -> None:
+    def __init__(self, counts: Any, slot: int, items: Iterable[Any] = (), ready: bool = True) -> None:
         super().__init__(items)
         self._counts, self._slot = counts, slot
+        self.ready = ready
         self._publish()
 
+    @property
+    def published(self) -> int:
+        """What this worker's slot says: its connections, plus NOT_READY until its app is ready."""
+        return len(self) + (0 if self.ready else NOT_READY)
+
     def _publish(self) -> None:
-        self._counts[self._slot] = len(self)
+        self._counts[self._slot] = self.published
+
+    def set_ready(self) -> None:
+        """This worker's app is ready: publish its plain count from now on."""
+        self.ready = True
+        self._publish()
 
     def add(self, item: Any) -> None:  # noqa: D102 - set.add, published
         super().add(item)
@@ -99,7 +124,8 @@ class Acceptor:
         while True:
             await self._readable()
             waited = 0.0
-            while waited < MAX_DEFER and should_defer(len(self._connections), self._counts, self._slot):
+            limit = MAX_DEFER if getattr(self._connections, "ready", True) else MAX_DEFER_UNREADY
+            while waited < limit and should_defer(self._published(), self._counts, self._slot):
                 await asyncio.sleep(DEFER_STEP)
                 waited += DEFER_STEP
             try:
@@ -118,6 +144,10 @@ class Acceptor:
             except Exception:  # noqa: BLE001 - one bad connection must not stop the loop
                 logger.exception("cannot serve an accepted connection")
                 conn.close()
+
+    def _published(self) -> int:
+        """This worker's load as the others see it."""
+        return getattr(self._connections, "published", len(self._connections))
 
     def close(self) -> None:
         """Stop accepting (open connections are left to uvicorn's graceful shutdown)."""
@@ -139,14 +169,22 @@ class BalancedServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, counts: Any, slot: int) -> None:
         super().__init__(config)
         self._counts, self._slot = counts, slot
+        self._ready_watch: asyncio.Task[None] | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         """uvicorn's startup (lifespan, state) without a listener, then this worker's accept loop."""
         await super().startup(sockets=[])
         if self.should_exit or not sockets:
             return
-        self.server_state.connections = CountedConnections(self._counts, self._slot,
-                                                           self.server_state.connections)
+        app_ready = self.lifespan.state.get(READY_KEY)  # the app's own check, when it offers one
+        connections = CountedConnections(self._counts, self._slot, self.server_state.connections,
+                                         ready=app_ready is None or bool(app_ready()))
+        self.server_state.connections = connections
+        counts = self._counts
+        self.lifespan.state[WORKERS_READY_KEY] = lambda: (workers_ready(counts), len(counts))
+        if not connections.ready:
+            self._ready_watch = asyncio.get_running_loop().create_task(_watch_ready(app_ready, connections),
+                                                                      name="qabot-ready-watch")
         config, state = self.config, self.server_state
 
         def create_protocol(_loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Protocol:
@@ -157,6 +195,13 @@ class BalancedServer(uvicorn.Server):
             acceptor = Acceptor(sock, create_protocol, state.connections, self._counts, self._slot)
             acceptor.start()
             self.servers.append(acceptor)  # type: ignore[arg-type] - closed and awaited like a Server
+
+
+async def _watch_ready(app_ready: Callable[[], bool], connections: CountedConnections) -> None:
+    """Publish this worker as ready once its app says so (until then the ready workers take new connections)."""
+    while not app_ready():
+        await asyncio.sleep(READY_POLL)
+    connections.set_ready()
 
 
 def _run_worker(config: uvicorn.Config, counts: Any, slot: int, sockets: list[socket.socket]) -> None:
@@ -178,7 +223,7 @@ def run_workers(config: uvicorn.Config) -> int:
     quick_exits = [0] * n
 
     def start(slot: int) -> multiprocessing.Process:
-        counts[slot] = 0
+        counts[slot] = NOT_READY  # until it has started and its app says it is ready
         target = functools.partial(_run_worker, config, counts, slot)
         process = get_subprocess(config, target=target, sockets=[sock])
         process.start()
@@ -192,9 +237,13 @@ def run_workers(config: uvicorn.Config) -> int:
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     processes = [start(slot) for slot in range(n)]
     code = 0
+    all_ready = False
     try:
         while stopping["signal"] is None:
             wait([p.sentinel for p in processes], timeout=0.5)
+            if workers_ready(counts) == n and not all_ready:
+                logger.info("all %d workers are ready", n)
+            all_ready = workers_ready(counts) == n
             for slot, process in enumerate(processes):
                 if process.is_alive() or stopping["signal"] is not None:
                     continue

@@ -209,6 +209,7 @@ def test_health_and_ready(client: TestClient, fake_answerer: Answerer) -> None:
     ready = client.get("/readyz").json()
     assert ready["ready"] is True and ready["generation"] == fake_answerer.index.generation
     assert ready["chunks"] == len(fake_answerer.index.chunks)
+    assert "workers" not in ready and "workers_ready" not in ready  # one process: no worker counts
 
 
 def test_not_ready_is_503_until_the_index_loads(fake_settings: Settings) -> None:

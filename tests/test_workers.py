@@ -141,6 +141,9 @@ def test_serve_workers_share_the_port_and_follow_the_watched_corpus(tmp_path: Pa
               "workers never all became ready", proc, log)
         workers = [p for p in _children(proc.pid) if "spawn" in Path(f"/proc/{p}/cmdline").read_text()]
         assert len(workers) == 2, log.read_text()
+        _wait(lambda: httpx.get(f"{url}/readyz", timeout=5).json()["workers_ready"] == 2,
+              "/readyz never counted both workers ready", proc, log)
+        assert httpx.get(f"{url}/readyz", timeout=5).json()["workers"] == 2
         before = _adopters(url)
         assert "Initech" not in before
 
@@ -219,6 +222,21 @@ def test_open_connections_are_published_to_the_shared_counts() -> None:
     assert counts == [1, 7]
     open_now.remove("b")
     assert counts == [0, 7] and not open_now
+
+
+def test_a_worker_not_ready_yet_publishes_itself_behind_every_ready_one() -> None:
+    from bot.workers import GONE, NOT_READY, CountedConnections, should_defer, workers_ready
+
+    counts = [0, 7, GONE]
+    loading = CountedConnections(counts, 0, ["a"], ready=False)
+    assert counts[0] == 1 + NOT_READY and workers_ready(counts) == 1
+    assert should_defer(counts[0], counts, 0)  # the ready worker with 7 connections takes the next one
+    assert not should_defer(counts[1], counts, 1)
+    loading.add("b")
+    assert counts[0] == 2 + NOT_READY
+    loading.set_ready()
+    assert counts == [2, 7, GONE] and workers_ready(counts) == 2
+    assert not should_defer(counts[0], counts, 0)
 
 
 def _tcp_inodes(port: int) -> set[str]:
@@ -331,3 +349,35 @@ def test_workers_get_the_question_encoder_exported_once_by_the_parent(fake_answe
     monkeypatch.setattr(os, "environ", dict(os.environ))
     server.run_server(fake_settings.replace(workers=2, port=8124))  # the fixture index exists
     assert calls == [fake_answerer.embedder.name, "workers"]  # before any worker starts
+
+
+def test_a_worker_still_loading_gets_no_new_connections_while_another_is_ready(tmp_path: Path) -> None:
+    port = free_port()
+    script = ("import logging, sys, uvicorn; from bot.workers import run_workers; logging.basicConfig(level=20); "
+              f"sys.exit(run_workers(uvicorn.Config('ready_app:make_app', factory=True, host='127.0.0.1', "
+              f"port={port}, workers=2, log_level='info')))")
+    env = {**os.environ, "READY_APP_MARKER": str(tmp_path / "slow"), "READY_APP_DELAY": "6",
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    log = tmp_path / "workers.log"
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env, stdout=log.open("w"),
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        _wait(lambda: httpx.get(url, timeout=5).status_code == 200, "no worker became ready", proc, log)
+        started = time.monotonic()
+        # Each request on a new connection: the worker still loading leaves every one to the ready worker.
+        replies = [httpx.get(url, timeout=5) for _ in range(12)]
+        assert time.monotonic() - started < 3, "the slow worker may have become ready meanwhile"
+        assert [r.status_code for r in replies] == [200] * 12, [r.text for r in replies]
+        assert len({r.json()["pid"] for r in replies}) == 1
+        assert {r.json()["workers_ready"] for r in replies} == {1}
+        _wait(lambda: httpx.get(url, timeout=5).json()["workers_ready"] == 2, "the slow worker never became ready",
+              proc, log, seconds=30)
+        port_clients = _keep_alive_clients(port, 8)  # once both are ready, new connections go to both
+        workers = [p for p in _children(proc.pid) if "spawn" in Path(f"/proc/{p}/cmdline").read_text()]
+        assert sorted(_connections_per_process(workers, port)) == [4, 4]
+        for c in port_clients:
+            c.close()
+        _wait(lambda: "all 2 workers are ready" in log.read_text(), "the supervisor did not say so", proc, log, 5)
+    finally:
+        stop(proc)
