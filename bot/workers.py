@@ -11,7 +11,6 @@ for up to `MAX_DEFER` seconds before taking it anyway (so a stuck worker never s
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import multiprocessing
 import os
@@ -22,7 +21,6 @@ from multiprocessing.connection import wait
 from typing import Any, Callable, Iterable, Sequence
 
 import uvicorn
-from uvicorn._subprocess import get_subprocess
 from uvicorn.config import STARTUP_FAILURE
 
 logger = logging.getLogger(__name__)
@@ -205,8 +203,13 @@ async def _watch_ready(app_ready: Callable[[], bool], connections: CountedConnec
 
 
 def _run_worker(config: uvicorn.Config, counts: Any, slot: int, sockets: list[socket.socket]) -> None:
-    """The body of one worker process."""
-    BalancedServer(config, counts, slot).run(sockets=sockets)
+    """The body of one worker process: uvicorn's logging set up again (a spawned process starts bare), then
+    the server until it is told to stop."""
+    config.configure_logging()
+    try:
+        BalancedServer(config, counts, slot).run(sockets=sockets)
+    except KeyboardInterrupt:  # Ctrl+C reaches the whole process group; the parent is already stopping us
+        pass
 
 
 def run_workers(config: uvicorn.Config) -> int:
@@ -215,6 +218,7 @@ def run_workers(config: uvicorn.Config) -> int:
     sock = config.bind_socket()
     sock.listen(config.backlog)  # uvicorn's own servers listen in create_server; the workers here only accept
     n = config.workers
+    multiprocessing.allow_connection_pickling()  # the listening socket is handed to each spawned worker
     ctx = multiprocessing.get_context("spawn")
     counts = ctx.Array("i", n, lock=False)
     stopping = {"signal": None}
@@ -224,8 +228,7 @@ def run_workers(config: uvicorn.Config) -> int:
 
     def start(slot: int) -> multiprocessing.Process:
         counts[slot] = NOT_READY  # until it has started and its app says it is ready
-        target = functools.partial(_run_worker, config, counts, slot)
-        process = get_subprocess(config, target=target, sockets=[sock])
+        process = ctx.Process(target=_run_worker, args=(config, counts, slot, [sock]), name=f"qabot-worker-{slot}")
         process.start()
         started[slot] = time.monotonic()
         logger.info("started worker process [%d]", process.pid)
