@@ -338,11 +338,10 @@ def _z(x: np.ndarray) -> np.ndarray:
         return _z_reference(x)
     # np.mean and np.var: a pairwise sum in the array's float type, divided by the count in float64.
     mean = x.dtype.type(float(np.add.reduce(x)) / n)
-    centred = np.subtract(x, mean)
-    sd = float(np.sqrt(x.dtype.type(float(np.add.reduce(np.multiply(centred, centred, out=centred))) / n)))
+    z = np.subtract(x, mean)  # = x - float(mean): a Python float is taken in the array's type
+    sd = float(np.sqrt(x.dtype.type(float(np.add.reduce(z * z)) / n)))
     if sd <= 1e-9:
         return np.zeros_like(x)
-    z = np.subtract(x, float(mean))
     z /= sd
     return np.minimum(np.maximum(z, -Z_CAP, out=z), Z_CAP, out=z)
 
@@ -440,8 +439,8 @@ class Retriever:
         self.vocabulary = self._body.vocab | self._heading.vocab
         # Every word of every adopter and project name, lower-cased alphanumerics ("meadows", "intoto").
         self.known_name_words = {re.sub(r"[^a-z0-9]", "", w) for name in (*adopter_key, *project_key)
-                                 for w in re.split(r"[\s,]+", name.lower())} | set(self.adopter_names) \
-            | set(self.project_names)
+                                 for w in re.split(r"[\s,]+", name.lower())} | self.adopter_names \
+            | self.project_names
         del adopter_key, project_key
         self._sentences: dict[int, list[Sentence]] = {}  # on demand, like _passage_terms: the quoted passages
         self._sentence_terms: dict[int, list[frozenset[str]]] = {}  # on demand, beside _sentences

@@ -244,9 +244,10 @@ def run_workers(config: uvicorn.Config) -> int:
     try:
         while stopping["signal"] is None:
             wait([p.sentinel for p in processes], timeout=0.5)
-            if workers_ready(counts) == n and not all_ready:
+            now_ready = workers_ready(counts) == n
+            if now_ready and not all_ready:
                 logger.info("all %d workers are ready", n)
-            all_ready = workers_ready(counts) == n
+            all_ready = now_ready
             for slot, process in enumerate(processes):
                 if process.is_alive() or stopping["signal"] is not None:
                     continue
