@@ -6,6 +6,8 @@ eight keep-alive clients that connect at once often all land on one process and 
 (BENCHMARKS.md, "Operations", round 4). Here each worker runs its own accept loop: it publishes how many connections
 it holds in a small shared array and, when another worker holds fewer, leaves a pending connection to that one
 for up to `MAX_DEFER` seconds before taking it anyway (so a stuck worker never stops new connections).
+A worker whose app is not ready yet (its index still loading) publishes a count above every ready worker's, so
+while one is ready the others get no new connection to answer 503 on.
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ class Acceptor:
     """This worker's accept loop on the shared listening socket (stands in for an asyncio.Server)."""
 
     def __init__(self, sock: socket.socket, create_protocol: Callable[..., asyncio.Protocol],
-                 connections: set, counts: Any, slot: int) -> None:
+                 connections: CountedConnections, counts: Any, slot: int) -> None:
         self._sock, self._create_protocol = sock, create_protocol
         self._connections, self._counts, self._slot = connections, counts, slot
         self._task: asyncio.Task[None] | None = None
@@ -122,8 +124,8 @@ class Acceptor:
         while True:
             await self._readable()
             waited = 0.0
-            limit = MAX_DEFER if getattr(self._connections, "ready", True) else MAX_DEFER_UNREADY
-            while waited < limit and should_defer(self._published(), self._counts, self._slot):
+            limit = MAX_DEFER if self._connections.ready else MAX_DEFER_UNREADY
+            while waited < limit and should_defer(self._connections.published, self._counts, self._slot):
                 await asyncio.sleep(DEFER_STEP)
                 waited += DEFER_STEP
             try:
@@ -142,10 +144,6 @@ class Acceptor:
             except Exception:  # noqa: BLE001 - one bad connection must not stop the loop
                 logger.exception("cannot serve an accepted connection")
                 conn.close()
-
-    def _published(self) -> int:
-        """This worker's load as the others see it."""
-        return getattr(self._connections, "published", len(self._connections))
 
     def close(self) -> None:
         """Stop accepting (open connections are left to uvicorn's graceful shutdown)."""
