@@ -212,15 +212,14 @@ def create_app(settings: Settings, answerer: Answerer | None = None, *,
         counted = request.scope.get("state", {}).get(WORKERS_READY_KEY)
         ready_workers, workers = counted() if counted else (None, None)
         single = {"workers", "workers_ready"} if counted is None else None  # one process: not in the JSON
-        if not answerer.ready:
-            detail = app.state.load_error or "the index is loading"
-            return JSONResponse(ReadyResponse(ready=False, detail=detail, workers=workers,
-                                              workers_ready=ready_workers).model_dump(exclude=single),
-                                status_code=503)
-        index = answerer.index
-        return JSONResponse(ReadyResponse(ready=True, generation=index.generation, chunks=len(index.chunks),
-                                          interviews=len(index.manifest.files), workers=workers,
-                                          workers_ready=ready_workers).model_dump(exclude=single))
+        if answerer.ready:
+            index = answerer.index
+            body = ReadyResponse(ready=True, generation=index.generation, chunks=len(index.chunks),
+                                 interviews=len(index.manifest.files), workers=workers, workers_ready=ready_workers)
+        else:
+            body = ReadyResponse(ready=False, detail=app.state.load_error or "the index is loading", workers=workers,
+                                 workers_ready=ready_workers)
+        return JSONResponse(body.model_dump(exclude=single), status_code=200 if body.ready else 503)
 
     @app.get("/metrics", response_class=Response, tags=["operations"],
              responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
