@@ -13,7 +13,7 @@ import numpy as np
 
 from bot import store
 from bot.chunking import CHUNKER_VERSION, Chunk, chunk_interview
-from bot.corpus import CorpusError, file_sha256, iter_files, parse_file, relative_source
+from bot.corpus import CorpusError, discover, file_sha256, parse_file, relative_source
 from bot.embedding import Embedder
 
 logger = logging.getLogger(__name__)
@@ -122,7 +122,10 @@ def _build_locked(corpus_dir: Path, index_dir: Path, embedder: Embedder, prev: s
     prev_files = prev.manifest.files if prev else {}
     reusable = prev is not None and prev.spans_known
     planned: list[_Planned] = []
-    for path in iter_files(corpus_dir):
+    found = discover(corpus_dir)
+    for source, reason in found.skipped.items():
+        _skip(report, source, reason, on_skip)
+    for path in found.files:
         source = relative_source(path, corpus_dir)
         old = prev_files.get(source)
         try:
@@ -242,8 +245,9 @@ def is_stale(corpus_dir: Path, index_dir: Path, model: str) -> bool:
         store.check_compatible(manifest, model, index_dir)
     except store.StoreError:
         return True
-    seen = {}
-    for path in iter_files(corpus_dir):
+    found = discover(corpus_dir)
+    seen = dict.fromkeys(found.skipped, "")
+    for path in found.files:
         try:
             seen[relative_source(path, corpus_dir)] = file_sha256(path)
         except OSError:
