@@ -214,8 +214,10 @@ def create_app(settings: Settings, answerer: Answerer | None = None, *,
         single = {"workers", "workers_ready"} if counted is None else None  # one process: not in the JSON
         if answerer.ready:
             index = answerer.index
+            watch = maintainer.watcher.status() if maintainer.watcher is not None else {}
             body = ReadyResponse(ready=True, generation=index.generation, chunks=len(index.chunks),
-                                 interviews=len(index.manifest.files), workers=workers, workers_ready=ready_workers)
+                                 interviews=len(index.manifest.files), workers=workers, workers_ready=ready_workers,
+                                 detail=watch.get("error"))
         else:
             body = ReadyResponse(ready=False, detail=app.state.load_error or "the index is loading", workers=workers,
                                  workers_ready=ready_workers)

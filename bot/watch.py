@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import stat
 import threading
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from bot.maintainer import IndexMaintainer
 logger = logging.getLogger(__name__)
 
 _CHANGE_NAMES = {Change.added: "added", Change.modified: "modified", Change.deleted: "deleted"}
+_MISSING = "the corpus folder is missing"
 _TICK_MS = 500  # how often the watch loop wakes up with no events (to notice stop and to start up)
 
 
@@ -105,22 +107,60 @@ class CorpusWatcher:
         logger.info("watching %s for interview changes (quiet %d ms, max wait %d ms, polling %s)",
                     self.corpus_dir, self.quiet_ms, self.max_wait_ms, self.polling)
         try:
-            for changes in watch(self.corpus_dir, watch_filter=InterviewFilter(), debounce=self.max_wait_ms,
-                                 step=self.quiet_ms, stop_event=self._stop, rust_timeout=_TICK_MS,
-                                 yield_on_timeout=True, force_polling=self.polling or None,
-                                 poll_delay_ms=max(50, self.quiet_ms), raise_interrupt=False):
-                if not self._ready.is_set():
-                    # The OS watcher is live now, so nothing saved from here on can be missed:
-                    # catch up with whatever changed while the service was down.
-                    self._catch_up()
-                    self._ready.set()
-                if changes:
-                    self._on_changes(changes)
+            # Deploy tools and `git clone` replace the corpus folder whole; the OS watch of the old folder then
+            # goes quiet or ends. So each pass watches one incarnation of the folder, and the loop waits for
+            # the folder to be back, catches up with it and watches again.
+            while not self._stop.is_set():
+                identity = self._wait_for_folder()
+                if identity is None:
+                    break
+                self._watch_once(identity)
         except Exception as exc:  # noqa: BLE001 - the service keeps serving without watch
             self.error = f"watching stopped: {exc}"
             logger.exception("watching %s stopped; the index will no longer follow the corpus", self.corpus_dir)
         finally:
             self._ready.set()
+
+    def _folder_identity(self) -> tuple[int, int] | None:
+        """(device, inode) of the corpus folder, or None while it is missing."""
+        try:
+            st = self.corpus_dir.stat()
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
+
+    def _wait_for_folder(self) -> tuple[int, int] | None:
+        """Block until the corpus folder exists (None when stopped first); say so while it is missing."""
+        while not self._stop.is_set():
+            identity = self._folder_identity()
+            if identity is not None:
+                if self.error is not None and self.error.startswith(_MISSING):
+                    logger.info("the corpus folder %s is back; catching up", self.corpus_dir)
+                    self.error = None
+                    self._ready.clear()
+                return identity
+            if self.error is None or not self.error.startswith(_MISSING):
+                self.error = f"{_MISSING}: {self.corpus_dir} (waiting for it to come back)"
+                logger.error("%s", self.error)
+            self._stop.wait(_TICK_MS / 1000)
+        return None
+
+    def _watch_once(self, identity: tuple[int, int]) -> None:
+        """Watch the folder until stopped or until it is deleted or replaced by another folder."""
+        for changes in watch(self.corpus_dir, watch_filter=InterviewFilter(), debounce=self.max_wait_ms,
+                             step=self.quiet_ms, stop_event=self._stop, rust_timeout=_TICK_MS,
+                             yield_on_timeout=True, force_polling=self.polling or None,
+                             poll_delay_ms=max(50, self.quiet_ms), raise_interrupt=False):
+            if not self._ready.is_set():
+                # The OS watcher is live now, so nothing saved from here on can be missed:
+                # catch up with whatever changed while the service was down (or the folder was away).
+                self._catch_up()
+                self._ready.set()
+            if changes:
+                self._on_changes(changes)
+            if self._folder_identity() != identity:
+                logger.warning("the corpus folder %s was deleted or replaced; watching it anew", self.corpus_dir)
+                return
 
     def _catch_up(self) -> None:
         try:
@@ -130,6 +170,7 @@ class CorpusWatcher:
         if stale:
             logger.info("the index does not match %s; rebuilding before watching", self.corpus_dir)
             self._rebuild([])
+        self._unhide_dropped()
 
     def _on_changes(self, changes: set[tuple[Change, str]]) -> None:
         self.batches += 1
@@ -213,13 +254,17 @@ class CorpusWatcher:
 
     def status(self) -> dict[str, Any]:
         """What the watcher saw last and when the result went live."""
-        return {"watching": self._thread is not None and self._thread.is_alive(), "corpus_dir": str(self.corpus_dir),
+        alive = self._thread is not None and self._thread.is_alive()
+        error = self.error
+        if self._thread is not None and not alive and not self._stop.is_set() and error is None:
+            error = "the watcher thread is not running; the index no longer follows the corpus"
+        return {"watching": alive, "corpus_dir": str(self.corpus_dir),
                 "polling": self.polling, "quiet_ms": self.quiet_ms, "max_wait_ms": self.max_wait_ms,
                 "batches": self.batches, "rebuilds": self.rebuilds, "pending": self.pending,
                 "last_event_at": self.last_event_at, "last_changes": self.last_changes,
                 "last_live_at": self.last_live_at, "last_rebuild_seconds": self.last_rebuild_seconds,
                 "hidden_until_rebuilt": sorted(getattr(self.maintainer.answerer, "hidden_sources", ())),
-                "error": self.error}
+                "error": error}
 
 
 def start_watching(settings: Settings, maintainer: IndexMaintainer) -> CorpusWatcher:

@@ -150,6 +150,48 @@ def test_watching_loads_the_passage_model_ahead_of_the_first_rebuild(fake_answer
         watcher.stop()
 
 
+@pytest.mark.parametrize("how", ["delete-and-recreate", "move-away-and-copy-back"])
+def test_watcher_survives_the_corpus_folder_being_replaced(watching, fake_answerer: Answerer, tmp_path: Path,
+                                                           how: str) -> None:
+    maintainer, watcher = watching
+    corpus = fake_answerer.settings.corpus_dir
+    saved = tmp_path / "saved"
+    shutil.copytree(corpus, saved)
+    if how == "delete-and-recreate":
+        shutil.rmtree(corpus)
+        wait_for(lambda: (maintainer.status()["watch"]["error"] or "").startswith("the corpus folder is missing"))
+        assert maintainer.status()["watch"]["watching"]
+        shutil.copytree(saved, corpus)
+    else:
+        corpus.rename(tmp_path / "old-corpus")
+        shutil.copytree(saved, corpus)
+    (corpus / "knative" / "knative-adopter-interview-phoenix.md").write_text(
+        interview("Phoenix", "Phoenix rose from ashen sprockets."))
+    wait_for(lambda: "knative/knative-adopter-interview-phoenix.md" in fake_answerer.index.manifest.files, 20)
+    assert sources(fake_answerer, "ashen sprockets")[0] == "knative/knative-adopter-interview-phoenix.md"
+    # The interviews that were there before are answerable again, not hidden as deleted.
+    assert sources(fake_answerer, "scale to zero")
+    assert not getattr(fake_answerer, "hidden_sources", ())
+    assert maintainer.status()["watch"]["error"] is None
+
+
+def test_a_dead_watcher_thread_is_reported_as_an_error(fake_answerer: Answerer, monkeypatch) -> None:
+    import bot.watch
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("inotify limit reached")
+        yield  # pragma: no cover - makes this a generator like watchfiles.watch
+
+    monkeypatch.setattr(bot.watch, "watch", broken)
+    maintainer = IndexMaintainer(fake_answerer, poll_seconds=0)
+    watcher = start_watching(fake_answerer.settings, maintainer)
+    try:
+        wait_for(lambda: not watcher.status()["watching"])
+        assert "inotify limit reached" in maintainer.status()["watch"]["error"]
+    finally:
+        watcher.stop()
+
+
 def test_watching_a_missing_folder_is_a_clear_error(fake_answerer: Answerer, tmp_path: Path) -> None:
     settings = fake_answerer.settings.replace(corpus_dir=tmp_path / "nope")
     with pytest.raises(CorpusError, match="does not exist"):
