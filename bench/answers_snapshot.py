@@ -34,15 +34,11 @@ def snap(out: Path, corpus: Path, index: Path, question_files: list[Path]) -> No
     from fastapi.testclient import TestClient
 
     from bot.config import Settings
-    from bot.embedding import settings_embedder
-    from bot.indexer import build
+    from bot.embed.embedders import settings_embedder
+    from bot.index.build import build
 
-    try:
-        from bot.answering import Answerer
-        from bot.api import create_app
-    except ImportError:  # the layout by stage
-        from bot.answer.answerer import Answerer  # type: ignore[no-redef]
-        from bot.serve.app import create_app  # type: ignore[no-redef]
+    from bot.answer.answerer import Answerer
+    from bot.serve.app import create_app
 
     settings = Settings(corpus_dir=corpus, index_dir=index, state_dir=index.parent / "var")
     embedder = settings_embedder(settings)

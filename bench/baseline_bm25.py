@@ -13,9 +13,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.answering import Passage  # noqa: E402
-from bot.chunking import Chunk  # noqa: E402
-from bot.retrieval import matches  # noqa: E402
+from bot.answer.answerer import Passage  # noqa: E402
+from bot.ingest.chunking import Chunk  # noqa: E402
+from bot.search.query import matches  # noqa: E402
 
 
 class BM25Baseline:

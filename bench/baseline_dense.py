@@ -10,10 +10,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.answering import Passage  # noqa: E402
-from bot.embedding import Embedder  # noqa: E402
-from bot.retrieval import matches  # noqa: E402
-from bot.store import LoadedIndex  # noqa: E402
+from bot.answer.answerer import Passage  # noqa: E402
+from bot.embed.embedders import Embedder  # noqa: E402
+from bot.search.query import matches  # noqa: E402
+from bot.index.store import LoadedIndex  # noqa: E402
 
 
 class DenseBaseline:

@@ -33,10 +33,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.gen_corpus import DEFAULT_SOURCE, generate, read_pools, synthesize  # noqa: E402
-from bot import store  # noqa: E402
+from bot.index import store  # noqa: E402
+from bot.index.ann import ann_nlist, ann_nprobe  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.embedding import FakeEmbedder, SentenceTransformerEmbedder, make_embedder  # noqa: E402
-from bot.indexer import build  # noqa: E402
+from bot.embed.embedders import FakeEmbedder, SentenceTransformerEmbedder, make_embedder  # noqa: E402
+from bot.index.build import build  # noqa: E402
 
 MODEL = "all-MiniLM-L6-v2"
 
@@ -152,8 +153,8 @@ def bench_recall_real(embedder: SentenceTransformerEmbedder, extra: int, work: P
     rng = np.random.default_rng(3)
     questions = [json.loads(line)["question"] for line in (DEFAULT_SOURCE.parent / "eval" / "dev.jsonl").open()]
     q_real = np.stack([embedder.embed_query(q) for q in questions])
-    return {"bench": "ANN recall on real-model vectors", "vectors": len(vectors), "nlist": store.ann_nlist(len(vectors)),
-            "nprobe": store.ann_nprobe(store.ann_nlist(len(vectors))), "embed_chunks_per_s": round(report.chunks_embedded / report.embed_seconds, 1),
+    return {"bench": "ANN recall on real-model vectors", "vectors": len(vectors), "nlist": ann_nlist(len(vectors)),
+            "nprobe": ann_nprobe(ann_nlist(len(vectors))), "embed_chunks_per_s": round(report.chunks_embedded / report.embed_seconds, 1),
             "recall_at_10_dev_questions": round(recall_at_10(vectors, ann, q_real), 4),
             "recall_at_10_near_passages": round(recall_at_10(vectors, ann, query_vectors(vectors, 200, int(rng.integers(99)))), 4)}
 

@@ -22,7 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.embedding import OnnxQueryEmbedder, SentenceTransformerEmbedder  # noqa: E402
+from bot.embed.embedders import OnnxQueryEmbedder, SentenceTransformerEmbedder  # noqa: E402
 
 METRICS = ("recall@1", "recall@5", "mrr@10", "ndcg@10", "quote_hit", "thematic_coverage",
            "unanswerable_flagged", "false_refusals")
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the comparison and print JSON."""
     import torch
 
-    from bot.answering import Answerer
+    from bot.answer.answerer import Answerer
     from bot.config import Settings
     from bot.evaluation import evaluate, load_questions
 

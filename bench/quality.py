@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     """Evaluate the chosen systems on each question file and print the tables."""
     from bench.baseline_bm25 import BM25Baseline
     from bench.baseline_dense import DenseBaseline
-    from bot.answering import Answerer
+    from bot.answer.answerer import Answerer
     from bot.config import Settings
     from bot.evaluation import evaluate, load_questions
 

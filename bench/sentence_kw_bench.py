@@ -1,4 +1,4 @@
-"""How closely a large index's sampled best-sentence BM25 (bot/sentencekw.py) ranks like the exact one.
+"""How closely a large index's sampled best-sentence BM25 (bot/search/sentence_keywords.py) ranks like the exact one.
 
     python bench/sentence_kw_bench.py --index DIR [--candidates 200] [--sample 4096]
 
@@ -24,8 +24,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.serve_bench import QUESTIONS  # noqa: E402
-from bot import retrieval, sentencekw, store  # noqa: E402
-from bot.embedding import FakeEmbedder  # noqa: E402
+from bot.search import retriever as retrieval
+from bot.search import sentence_keywords as sentencekw
+from bot.index import store  # noqa: E402
+from bot.embed.embedders import FakeEmbedder  # noqa: E402
 
 # More generic questions (not from the evaluation sets), short and long, with and without names.
 EXTRA = [

@@ -143,7 +143,7 @@ def _status(base: str) -> dict:
 
 def _settle(base: str, corpus: Path, timeout: float = 120) -> dict:
     """Wait until the served index matches the corpus on disk and no rebuild is pending."""
-    from bot.corpus import iter_files, relative_source
+    from bot.ingest.files import iter_files, relative_source
 
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
@@ -164,9 +164,9 @@ def _settle(base: str, corpus: Path, timeout: float = 120) -> dict:
 def run_soak(seconds: float = 60, model: str = "all-MiniLM-L6-v2", concurrency: int = 8, every: float = 3.0,
              work: Path | None = None, seed: int = 1, workers: int = 1) -> dict:
     """Run the soak and return its measurements and checks (raises nothing on a failed check)."""
-    from bot import store
-    from bot.embedding import make_embedder
-    from bot.indexer import build
+    from bot.index import store
+    from bot.embed.embedders import make_embedder
+    from bot.index.build import build
 
     scratch = Path(work or tempfile.mkdtemp(prefix="qabot-soak-"))
     corpus, index, clean = scratch / "corpus", scratch / "index", scratch / "clean-index"

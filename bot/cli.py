@@ -42,8 +42,8 @@ def main(ctx: click.Context, verbose: bool) -> None:
 
 
 def _load_answerer(settings: Settings):
-    from bot.answering import Answerer
-    from bot.store import StoreError
+    from bot.answer.answerer import Answerer
+    from bot.index.store import StoreError
 
     answerer = Answerer(settings)
     try:
@@ -61,10 +61,10 @@ def _load_answerer(settings: Settings):
 @click.pass_context
 def index(ctx: click.Context, corpus: Path | None, index: Path | None, full: bool, as_json: bool) -> None:
     """Build or update the index from the interviews."""
-    from bot.corpus import CorpusError
-    from bot.embedding import EmbeddingError, settings_embedder
-    from bot.indexer import build
-    from bot.store import StoreError
+    from bot.ingest.files import CorpusError
+    from bot.embed.embedders import EmbeddingError, settings_embedder
+    from bot.index.build import build
+    from bot.index.store import StoreError
 
     settings = _settings(ctx).replace(corpus_dir=corpus, index_dir=index)
     embedder = settings_embedder(settings)
@@ -142,7 +142,7 @@ def search(ctx: click.Context, query: str, k: int, project: str | None, adopter:
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None, watch: bool, workers: int | None) -> None:
     """Run the HTTP API, the web page and Slack HTTP events."""
-    from bot.server import run_server
+    from bot.serve.server import run_server
 
     settings = _settings(ctx).replace(host=host, port=port, workers=workers)
     run_server(settings, watch=watch)

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Protocol, Sequence
 
-from bot.text import words
+from bot.ingest.text import words
 
 logger = logging.getLogger(__name__)
 
@@ -334,7 +334,7 @@ def format_failures(report: dict[str, Any]) -> str:
 
 def run_eval(settings: Any, path: Path, top_k: int = 10) -> dict[str, Any]:
     """Load the configured index and evaluate the Answerer on the question file."""
-    from bot.answering import Answerer
+    from bot.answer.answerer import Answerer
 
     questions = load_questions(path)
     answerer = Answerer(settings)
@@ -347,8 +347,8 @@ def run_eval_cli(settings: Any, path: Path, top_k: int = 10, as_json: bool = Fal
     """The body of `qabot eval`: print the report (text or JSON); errors become clean CLI messages."""
     import click
 
-    from bot.embedding import EmbeddingError
-    from bot.store import StoreError
+    from bot.embed.embedders import EmbeddingError
+    from bot.index.store import StoreError
 
     try:
         report = run_eval(settings, path, top_k=top_k)

@@ -56,9 +56,9 @@ def fake_settings(tmp_path: Path, fixture_corpus: Path) -> Settings:
 @pytest.fixture
 def fake_answerer(fake_settings: Settings):
     """An Answerer over the fixture corpus, indexed with the fake embedder."""
-    from bot.answering import Answerer
-    from bot.embedding import FakeEmbedder
-    from bot.indexer import build
+    from bot.answer.answerer import Answerer
+    from bot.embed.embedders import FakeEmbedder
+    from bot.index.build import build
 
     embedder = FakeEmbedder()
     build(fake_settings.corpus_dir, fake_settings.index_dir, embedder)
@@ -69,7 +69,7 @@ def fake_answerer(fake_settings: Settings):
 
 @pytest.fixture(scope="session")
 def shared_corpus() -> Path:
-    """../shared/corpus (the 23 real interviews)."""
+    """../shared/corpus (the real interviews)."""
     if not SHARED_CORPUS.is_dir():
         pytest.fail(f"{SHARED_CORPUS} is missing; set QABOT_SHARED_DIR to the shared folder")
     return SHARED_CORPUS
@@ -79,7 +79,7 @@ def shared_corpus() -> Path:
 def real_embedder(encoder_dir: Path):
     """The product's embedder, loaded once per test session: the bundled all-MiniLM-L6-v2 for passages and
     its ONNX export (made here, in `encoder_dir`, of the default kind) for questions."""
-    from bot.embedding import OnnxQueryEmbedder, SentenceTransformerEmbedder
+    from bot.embed.embedders import OnnxQueryEmbedder, SentenceTransformerEmbedder
 
     documents = SentenceTransformerEmbedder()
     documents.warm_up()
@@ -92,7 +92,7 @@ def real_embedder(encoder_dir: Path):
 @pytest.fixture(scope="session")
 def real_settings(tmp_path_factory: pytest.TempPathFactory, shared_corpus: Path, real_embedder) -> Settings:
     """Settings whose index_dir holds a real-model index of ../shared/corpus, built once per session."""
-    from bot.indexer import build
+    from bot.index.build import build
 
     base = tmp_path_factory.mktemp("real")
     settings = Settings(corpus_dir=shared_corpus, index_dir=base / "index", state_dir=base / "var")
@@ -103,7 +103,7 @@ def real_settings(tmp_path_factory: pytest.TempPathFactory, shared_corpus: Path,
 @pytest.fixture(scope="session")
 def real_answerer(real_settings: Settings, real_embedder):
     """An Answerer over the real index of ../shared/corpus (read-only: don't rebuild it in tests)."""
-    from bot.answering import Answerer
+    from bot.answer.answerer import Answerer
 
     answerer = Answerer(real_settings, embedder=real_embedder)
     answerer.reload()

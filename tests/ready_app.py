@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bot.workers import READY_KEY, WORKERS_READY_KEY
+from bot.serve.workers import READY_KEY, WORKERS_READY_KEY
 
 
 def make_app() -> Starlette:

@@ -9,7 +9,7 @@ from typing import Any, Callable
 from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 
-from bot.answering import Answerer
+from bot.answer.answerer import Answerer
 from bot.config import ConfigError, Settings
 from bot.slack.feedback import FeedbackStore
 from bot.slack.listeners import register_all

@@ -6,7 +6,7 @@ import re
 from typing import Any
 from urllib.parse import quote as urlquote
 
-from bot.answering import Answer, Citation, Passage
+from bot.answer.answerer import Answer, Citation, Passage
 from bot.slack.mrkdwn import bold_to_mrkdwn, escape, split_text, truncate
 
 SECTION_LIMIT = 3000  # Slack: a section's text is at most 3,000 characters

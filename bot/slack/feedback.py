@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from bot.answering import Answer
+from bot.answer.answerer import Answer
 from bot.config import Settings
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from slack_sdk.errors import SlackApiError
 
-from bot.answering import Answer, Answerer, NotReady
+from bot.answer.answerer import Answer, Answerer, NotReady
 from bot.config import Settings
 from bot.slack.blocks import answer_message, notice_message, usage_text
 from bot.slack.feedback import FeedbackStore

@@ -7,7 +7,7 @@ import signal
 import threading
 from typing import Any
 
-from bot.answering import Answerer
+from bot.answer.answerer import Answerer
 from bot.config import Settings
 from bot.slack.app import SlackConfigError, create_slack_app, require
 
@@ -41,8 +41,8 @@ def run_socket_mode(settings: Settings, watch: bool = False) -> None:
     from slack_bolt.error import BoltError
     from slack_sdk.errors import SlackApiError
 
-    from bot.maintainer import IndexMaintainer
-    from bot.store import StoreError
+    from bot.serve.maintainer import IndexMaintainer
+    from bot.index.store import StoreError
 
     try:
         require(settings, "slack_bot_token", "slack_app_token")
@@ -62,7 +62,7 @@ def run_socket_mode(settings: Settings, watch: bool = False) -> None:
     watcher = None
     if watch:
         try:
-            from bot.watch import start_watching
+            from bot.serve.watch import start_watching
         except ImportError as exc:
             maintainer.stop()
             raise click.ClickException(f"--watch is not available in this installation ({exc})") from exc

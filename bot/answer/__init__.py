@@ -1,0 +1,1 @@
+"""Turn ranked passages into an answer: citations, verbatim quotes, coverage and abstention."""

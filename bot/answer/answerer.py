@@ -1,0 +1,366 @@
+"""Answers: the Answer/Citation/Passage types, quote selection, answer text, and the Answerer."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+from bot.index import memory
+from bot.index import store
+from bot.index import generations
+from bot.ingest.chunking import Chunk
+from bot.config import Settings
+from bot.embed.embedders import Embedder, settings_embedder
+from bot.answer import quotes
+from bot.answer.coverage import assess, is_answered
+from bot.index.keyword import terms
+from bot.search.query import matches, spans_adopters
+from bot.search.retriever import Hit, Retrieval, Retriever
+from bot.ingest.text import normalize_space
+from bot.index.textvectors import MAX_CHUNKS, text_vectors
+
+logger = logging.getLogger(__name__)
+
+NOT_COVERED = "The interviews don't cover this."
+CANDIDATES = 40  # ranked passages the citations are chosen from
+PER_INTERVIEW = 1  # citations per interview when a question spans adopters
+# Citations per interview when the question asks about one adopter without naming it ("the German
+# integrator"): the answer often spans two passages of that interview.
+PER_INTERVIEW_SINGLE = 3
+CITE_MARGIN = 8.0  # a passage scoring this far (fused score) below the best is not cited
+# Questions spanning adopters cite one passage per interview, interviews chosen by `interview_order`:
+SPAN_MARGIN = 10.0  # an interview whose best passage is this far below the best is not cited
+SECOND_PASSAGE = 0.5  # share of an interview's second-best passage score in its evidence
+INTERVIEW_KEYWORD = 2.0  # weight of the question's BM25 over the whole interview (standard score)
+PROJECT_PENALTY = 2.0  # taken off an interview's evidence per interview of its project already cited
+
+
+class NotReady(RuntimeError):
+    """No index is loaded yet."""
+
+
+@dataclass
+class Passage:
+    """A retrieved passage (a Citation without `n` and `quote`)."""
+
+    chunk_id: str
+    source: str
+    project: str
+    adopter: str
+    section: str
+    question: str
+    text: str
+    line_start: int
+    line_end: int
+    score: float
+
+    @classmethod
+    def from_hit(cls, hit: Hit) -> "Passage":
+        """The passage of a search hit."""
+        c = hit.chunk
+        return cls(c.chunk_id, c.source, c.project, c.adopter, c.section, c.question, c.text,
+                   c.line_start, c.line_end, round(hit.score, 4))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (every field is a plain value: a shallow copy, not asdict's deep one)."""
+        return dict(vars(self))
+
+
+@dataclass
+class Citation:
+    """A numbered source of an answer: the passage, and the verbatim quote shown with its lines."""
+
+    n: int
+    chunk_id: str
+    source: str
+    project: str
+    adopter: str
+    section: str
+    question: str
+    text: str
+    quote: str
+    line_start: int
+    line_end: int
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (every field is a plain value: a shallow copy, not asdict's deep one)."""
+        return dict(vars(self))
+
+
+@dataclass
+class Answer:
+    """What the bot says to a question."""
+
+    question: str
+    answer: str
+    answered: bool
+    citations: list[Citation]
+    took_ms: float
+    related: list[Passage] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The HTTP /ask body."""
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "answered": self.answered,
+            "citations": [c.to_dict() for c in self.citations],
+            "took_ms": self.took_ms,
+            "related": [p.to_dict() for p in self.related],
+        }
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def lead_line(citations: list[Citation]) -> str:
+    """"Found in 2 Knative interviews and 1 KServe interview." from the cited sources."""
+    per_project: OrderedDict[str, set[str]] = OrderedDict()
+    for c in citations:
+        per_project.setdefault(c.project, set()).add(c.source)
+    parts = [f"{_plural(len(srcs), p + ' interview')}" for p, srcs in per_project.items()]
+    if len(parts) > 1:
+        parts = [", ".join(parts[:-1]) + " and " + parts[-1]]
+    return f"Found in {parts[0]}."
+
+
+def _group(hits: list[Hit]) -> list[list[Hit]]:
+    """Hits grouped by project, then adopter, groups in order of their best hit."""
+    by_project: OrderedDict[str, OrderedDict[str, list[Hit]]] = OrderedDict()
+    for h in hits:
+        by_project.setdefault(h.chunk.project, OrderedDict()).setdefault(h.chunk.adopter, []).append(h)
+    return [group for adopters in by_project.values() for group in adopters.values()]
+
+
+def compose(question: str, hits: list[Hit], took_ms: float = 0.0,
+            quote_for: Callable[[Hit], quotes.Quote] | None = None) -> Answer:
+    """An extractive answer: a lead line, then one bullet per adopter, each quote with its [n]."""
+    if quote_for is None:
+        qterms = terms(question)
+        quote_for = lambda h: quotes.pick_quote(h.chunk, qterms)  # noqa: E731
+    citations: list[Citation] = []
+    lines: list[str] = []
+    for group in _group(hits):
+        shown = []
+        for hit in group:
+            c = hit.chunk
+            quote = quote_for(hit)
+            n = len(citations) + 1
+            citations.append(Citation(n, c.chunk_id, c.source, c.project, c.adopter, c.section, c.question,
+                                      c.text, quote.text, quote.line_start, quote.line_end, round(hit.score, 4)))
+            shown.append(f"“{normalize_space(quote.text)}” [{n}]")
+        head = group[0].chunk
+        lines.append(f"- {head.project} · {head.adopter}: " + " … ".join(shown))
+    if not citations:
+        return Answer(question, NOT_COVERED, False, [], took_ms)
+    return Answer(question, "\n".join([lead_line(citations), *lines]), True, citations, took_ms)
+
+
+def not_covered(question: str, hits: list[Hit], took_ms: float = 0.0) -> Answer:
+    """The honest answer when the interviews do not answer the question."""
+    return Answer(question, NOT_COVERED, False, [], took_ms, [Passage.from_hit(h) for h in hits])
+
+
+def select_citations(retrieval: Retrieval, top_k: int, per_interview: int | None,
+                     margin: float = CITE_MARGIN) -> list[Hit]:
+    """The hits to cite: at most `per_interview` from one interview, none far below the best."""
+    picked: list[Hit] = []
+    taken: dict[str, int] = {}
+    best = retrieval.hits[0].score if retrieval.hits else 0.0
+    for hit in retrieval.hits:
+        if len(picked) >= top_k:
+            break
+        if picked and hit.score < best - margin:
+            break
+        if per_interview is not None and taken.get(hit.chunk.source, 0) >= per_interview:
+            continue
+        picked.append(hit)
+        taken[hit.chunk.source] = taken.get(hit.chunk.source, 0) + 1
+    return picked
+
+
+def interview_order(retrieval: Retrieval, second: float = SECOND_PASSAGE, keyword: float = INTERVIEW_KEYWORD,
+                    margin: float = SPAN_MARGIN, project_penalty: float = PROJECT_PENALTY) -> list[Hit]:
+    """Each interview's best hit, interviews ordered by their evidence as a whole (questions spanning adopters).
+
+    An interview's score is its best passage's, plus `second` times its second-best candidate's (its best
+    again when it has one candidate: one passage that answers is enough), plus `keyword` times the standard
+    score of the question's BM25 over the whole interview; interviews whose best passage is more than
+    `margin` below the top one are left out.
+    """
+    if not retrieval.hits:
+        return []
+    best: dict[str, Hit] = {}
+    runner_up: dict[str, float] = {}
+    for hit in retrieval.hits:
+        if hit.chunk.source not in best:
+            best[hit.chunk.source] = hit
+        else:
+            runner_up.setdefault(hit.chunk.source, hit.score)
+    top = retrieval.hits[0].score
+    kw = retrieval.scores.interview_kw
+
+    def evidence(hit: Hit) -> float:
+        whole = float(kw[hit.doc]) if kw is not None and 0 <= hit.doc < len(kw) else 0.0
+        return hit.score + second * runner_up.get(hit.chunk.source, hit.score) + keyword * whole
+
+    kept = sorted((h for h in best.values() if h.score >= top - margin), key=evidence, reverse=True)
+    if not project_penalty or retrieval.scores.projects or len({h.chunk.project for h in kept}) < 2:
+        return kept
+    # A question about adopters in general (no project named): each interview already taken from a project
+    # costs the next interview of that project `project_penalty`, so one project's interviews don't fill
+    # every place.
+    ordered: list[Hit] = []
+    taken: dict[str, int] = {}
+    while kept:
+        pick = max(kept, key=lambda h: evidence(h) - project_penalty * taken.get(h.chunk.project, 0))
+        kept.remove(pick)
+        ordered.append(pick)
+        taken[pick.chunk.project] = taken.get(pick.chunk.project, 0) + 1
+    return ordered
+
+
+def spread_citations(retrieval: Retrieval, top_k: int, per_interview: int = 1,
+                     margin: float = CITE_MARGIN) -> list[Hit]:
+    """Citations for a question spanning adopters: the best passage of each interview in `interview_order`;
+    when fewer interviews than `top_k` are left, their next passages (up to `per_interview` each, none more
+    than `margin` below the best)."""
+    picked = interview_order(retrieval)[:top_k]
+    if len(picked) >= top_k or per_interview <= 1 or not picked:
+        return picked
+    floor = retrieval.hits[0].score - margin
+    more: dict[str, list[Hit]] = {h.chunk.source: [] for h in picked}
+    chosen = {id(h) for h in picked}
+    for hit in retrieval.hits:
+        if hit.chunk.source in more and id(hit) not in chosen and hit.score >= floor:
+            more[hit.chunk.source].append(hit)
+    firsts = list(picked)
+    for extra in range(per_interview - 1):
+        for first in firsts:
+            if len(picked) >= top_k:
+                return picked
+            queue = more[first.chunk.source]
+            if len(queue) > extra:
+                picked.append(queue[extra])
+    return picked
+
+
+class Answerer:
+    """Answers questions from the current index generation; `reload()` swaps in a newer one."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self.embedder = embedder or settings_embedder(settings)
+        self._retriever: Retriever | None = None
+        self._lock = threading.Lock()
+        # Files deleted from the corpus whose passages the loaded generation still holds (set by bot.serve.watch
+        # until the rebuild that drops them is swapped in): never cited or returned meanwhile.
+        self.hidden_sources: frozenset[str] = frozenset()
+
+    @property
+    def ready(self) -> bool:
+        """True once an index is loaded."""
+        return self._retriever is not None
+
+    @property
+    def index(self) -> store.LoadedIndex:
+        """The loaded generation (NotReady if none)."""
+        return self._current().index
+
+    def _current(self) -> Retriever:
+        retriever = self._retriever
+        if retriever is None:
+            raise NotReady("the index is not loaded yet")
+        return retriever
+
+    def reload(self) -> bool:
+        """Load the current generation if it is newer than the one in memory; True if swapped."""
+        with self._lock:
+            generation = generations.current_generation(self.settings.index_dir)
+            if generation is None:
+                raise store.IndexNotFound(f"no index in {self.settings.index_dir}; build it with `qabot index`")
+            if self._retriever is not None and self._retriever.index.generation == generation:
+                return False
+            with memory.gc_paused():
+                index = store.load(self.settings.index_dir, self.embedder.name, generation)
+                aux = None
+                if len(index.chunks) <= MAX_CHUNKS:
+                    try:
+                        aux = text_vectors(self.settings.index_dir, index.chunks, self.embedder)
+                    except Exception as exc:  # noqa: BLE001 - passage vectors alone still answer
+                        logger.warning("sentence vectors unavailable, ranking by passages only: %s", exc)
+                self._retriever = Retriever(index, self.embedder, aux=aux)
+            memory.trim()  # the previous generation's objects and the build's temporaries are freed now
+            logger.info("index generation %s loaded: %d chunks", generation, len(index.chunks))
+            return True
+
+    def search(self, query: str, k: int = 10, project: str | None = None,
+               adopter: str | None = None) -> list[Passage]:
+        """Ranked passages for a query."""
+        hidden = self.hidden_sources
+        hits = self._current().search(query, k + 10 if hidden else k, project, adopter)
+        return [Passage.from_hit(h) for h in hits if h.chunk.source not in hidden][:k]
+
+    def ask(self, question: str, top_k: int = 5, project: str | None = None,
+            adopter: str | None = None) -> Answer:
+        """Answer a question with verbatim, cited quotes, or say the interviews don't cover it."""
+        started = time.perf_counter()
+        hidden = self.hidden_sources  # read before the retriever: a file is unhidden only after its swap
+        retriever = self._current()
+        top_k = max(1, int(top_k))
+        retrieval = retriever.retrieve(question, max(CANDIDATES, top_k), project, adopter, repeat_penalty=0.0)
+        if hidden:
+            retrieval = replace(retrieval, hits=[h for h in retrieval.hits if h.chunk.source not in hidden])
+        took = lambda: round((time.perf_counter() - started) * 1000, 1)  # noqa: E731
+        # One adopter (named or filtered): its passages may all be cited; a question about adopters in the
+        # plural gets one per interview; one about a described adopter up to PER_INTERVIEW_SINGLE.
+        single = bool(adopter) or len(retrieval.scores.adopters) == 1
+        per_interview = PER_INTERVIEW if spans_adopters(question) else PER_INTERVIEW_SINGLE
+        # With fewer interviews to draw on than citations wanted (a small corpus, a project filter), let
+        # each give more, so the answer still shows top_k passages instead of one.
+        interviews = len({h.chunk.source for h in retrieval.hits})
+        if interviews:
+            per_interview = max(per_interview, -(-top_k // interviews))
+        if spans_adopters(question) and not single:
+            hits = spread_citations(retrieval, top_k, per_interview)
+        else:
+            hits = select_citations(retrieval, top_k, None if single else per_interview)
+        evidence = assess(retriever, retrieval, hits, question=question, single=single)
+        if not hits or not is_answered(evidence):
+            logger.debug("not answered: %s", evidence)
+            return not_covered(question, retrieval.hits[:top_k], took())
+        scores = retrieval.scores
+        # Project names are in nearly every sentence of their interviews: they don't point at the answer.
+        quote_terms = [t for t in scores.query_terms if t not in scores.name_terms]
+
+        def quote_for(hit: Hit) -> quotes.Quote:
+            positions = retriever.sentence_rows[hit.row]
+            cosines = scores.sentence_dense[positions.start:positions.stop] if scores.sentence_dense is not None else None
+            return quotes.pick_quote(hit.chunk, quote_terms, cosines, retriever.sentences_of(hit.row),
+                                     sentence_terms=retriever.sentence_terms(hit.row))
+
+        answer = compose(question, hits, quote_for=quote_for)
+        answer.took_ms = took()
+        return answer
+
+    def chunk(self, chunk_id: str) -> Chunk | None:
+        """The chunk with this id in the current generation, or None."""
+        for c in self.index.chunks:
+            if c.chunk_id == chunk_id:
+                return c
+        return None
+
+    def interviews(self) -> list[dict[str, Any]]:
+        """The indexed interviews with their metadata and chunk counts."""
+        files = self.index.manifest.files
+        return [{"source": s, "project": e.project, "adopter": e.adopter, "interviewee": e.interviewee,
+                 "date": e.date, "title": e.title, "chunks": e.chunks} for s, e in sorted(files.items())]
+
+
+__all__ = ["Answer", "Answerer", "Citation", "NOT_COVERED", "NotReady", "Passage", "compose", "matches"]

@@ -1,0 +1,1 @@
+"""Build, store and load index generations: passages, vectors, keyword matrices, ANN."""

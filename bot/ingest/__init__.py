@@ -1,0 +1,1 @@
+"""Find interview files, parse them into sections and cut them into passages."""

@@ -1,0 +1,121 @@
+"""Turn parsed interviews into Chunk records: one question and its answer, heading path kept."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from typing import Any, Iterable
+
+from bot.ingest.parse import Interview, Section
+from bot.ingest.text import Sentence, split_sentences, words
+
+CHUNKER_VERSION = "1"
+# all-MiniLM-L6-v2 reads 256 word pieces; English averages ~1.3 pieces a word, and the header takes some.
+MAX_WORDS = 160
+OVERLAP_SENTENCES = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One indexed passage: a question and (part of) its answer, with where it came from."""
+
+    chunk_id: str
+    source: str
+    project: str
+    adopter: str
+    section: str
+    question: str
+    heading_path: tuple[str, ...]
+    text: str  # verbatim source lines
+    line_start: int
+    line_end: int
+    embed_text: str  # context header + text, what the model sees
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        d = asdict(self)
+        d["heading_path"] = list(self.heading_path)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Chunk":
+        """Inverse of to_dict."""
+        return cls(**{**d, "heading_path": tuple(d["heading_path"])})
+
+
+def context_header(interview: Interview, section: str, question: str) -> str:
+    """The short header prepended to embedded text, so names and questions steer the vectors."""
+    parts = [f"{interview.project} adopter interview: {interview.adopter}."]
+    if section and section != question:
+        parts.append(f"{section}.")
+    parts.append(question)
+    return " ".join(parts)
+
+
+def _chunk_id(source: str, path: tuple[str, ...], text: str, seen: dict[str, int]) -> str:
+    key = "\x1f".join((source, *path, " ".join(text.split())))
+    digest = hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
+    n = seen.get(digest, 0)
+    seen[digest] = n + 1
+    return digest if n == 0 else f"{digest}-{n}"
+
+
+def _windows(section: Section, lines: tuple[str, ...]) -> Iterable[tuple[int, int, str]]:
+    """Yield (line_start, line_end, verbatim text) pieces of a section body within MAX_WORDS."""
+    body_lines = list(lines[section.line_start - 1 : section.line_end])
+    if len(words(section.body)) <= MAX_WORDS:
+        yield section.line_start, section.line_end, section.body
+        return
+    sentences = split_sentences(body_lines, section.line_start)
+    i = 0
+    while i < len(sentences):
+        j, count = i, 0
+        while j < len(sentences) and (j == i or count + len(words(sentences[j].text)) <= MAX_WORDS):
+            count += len(words(sentences[j].text))
+            j += 1
+        start, end = sentences[i].line_start, sentences[j - 1].line_end
+        first = lines[start - 1]
+        last = lines[end - 1]
+        # Verbatim text from the first sentence's start to the last sentence's end.
+        a = first.find(sentences[i].text.split("\n")[0])
+        tail = sentences[j - 1].text.split("\n")[-1]
+        b = last.rfind(tail) + len(tail)
+        if start == end:
+            text = first[a:b]
+        else:
+            text = "\n".join([first[a:], *lines[start : end - 1], last[:b]])
+        yield start, end, text
+        if j >= len(sentences):
+            break
+        i = max(j - OVERLAP_SENTENCES, i + 1)
+
+
+def chunk_interview(interview: Interview) -> list[Chunk]:
+    """All chunks of one interview, in document order."""
+    chunks: list[Chunk] = []
+    seen: dict[str, int] = {}
+    for section in interview.sections:
+        path = section.path
+        section_name = path[0]
+        question = path[-1]
+        header = context_header(interview, section_name, question)
+        for line_start, line_end, text in _windows(section, interview.lines):
+            chunks.append(Chunk(
+                chunk_id=_chunk_id(interview.source, path, text, seen),
+                source=interview.source,
+                project=interview.project,
+                adopter=interview.adopter,
+                section=section_name,
+                question=question,
+                heading_path=path,
+                text=text,
+                line_start=line_start,
+                line_end=line_end,
+                embed_text=f"{header}\n{' '.join(text.split())}",
+            ))
+    return chunks
+
+
+def chunk_sentences(chunk: Chunk) -> list[Sentence]:
+    """The sentences of a chunk, verbatim, with their source lines."""
+    return split_sentences(chunk.text.split("\n"), chunk.line_start)

@@ -1,0 +1,1 @@
+"""Rank passages for a question: query analysis, keyword and dense signals, fusion."""

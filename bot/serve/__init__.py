@@ -1,0 +1,1 @@
+"""The HTTP service: FastAPI app, schemas, observability, index maintenance, watch, workers, web page."""
