@@ -14,15 +14,19 @@ logger = logging.getLogger(__name__)
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _EMPH_QUESTION = re.compile(r"^\s*(\*\*|__|_|\*)(?P<q>[^*_\s].{8,}?\?)\1\s*$")
+# "<Project> Adopter Interview - <Adopter>" and "<Project> - Adopter Interview Questions (<Adopter>)".
 _TITLE = re.compile(
-    r"^(?P<project>.+?)\s+adopter\s+interview\s*[-–—:]\s*(?P<adopter>.+)$", re.IGNORECASE
+    r"^(?P<project>.+?)\s*[-–—:]?\s+adopter\s+interview(?:\s+questions)?\s*"
+    r"(?:[-–—:]\s*(?P<adopter>.+?)|\((?P<adopter_paren>[^()]+)\))\s*$", re.IGNORECASE
 )
+# A numbered question at the left margin ("3. What drew you to the project?"); its answer follows, indented.
+_NUMBERED_QUESTION = re.compile(r"^(?:\*\*)?\d{1,2}[.)]\s+(?P<q>[^\s?].*?\?.*?)\s*$")
+# Words that name an anonymised adopter ("Adopter 4"): their number is part of the name, not an interview count.
+_GENERIC_ADOPTER = re.compile(r"^(?:adopter|company|organi[sz]ation|org|user|customer|end[- ]user)$", re.IGNORECASE)
 _META = re.compile(
     r"^\s*[-*]?\s*(?:\*\*)?(?P<key>interviewees?|interview\s+date|meeting\s+time|date)\s*:?\s*(?:\*\*)?\s*:?\s*(?P<value>.*)$",
     re.IGNORECASE,
 )
-_PROJECT_NAMES = {"knative": "Knative", "kserve": "KServe", "openfga": "OpenFGA", "cubefs": "CubeFS",
-                  "in-toto": "in-toto", "tekton": "Tekton"}
 
 
 @dataclass(frozen=True)
@@ -52,21 +56,51 @@ class Interview:
 
 
 def _clean_inline(text: str) -> str:
-    """Strip markdown emphasis and surrounding space from a heading or meta value."""
+    """Strip markdown escapes, emphasis and surrounding space from a heading or meta value."""
+    text = re.sub(r"\\([\\`*_{}\[\]()#+\-.!|~>])", r"\1", text)  # Google Docs exports escape "-" and ")"
     text = re.sub(r"(\*\*|__|\*|_|`)(?=\S)(.+?)(?<=\S)\1(?![A-Za-z0-9])", r"\2", text)
     return re.sub(r"^[*_\s]+|[*_\s]+$", "", text).strip(":").strip()
 
 
-def _pretty_project(name: str) -> str:
-    key = name.strip().lower()
-    return _PROJECT_NAMES.get(key, name.strip())
+def _display_name(name: str, text: str) -> str:
+    """A project name spelled as the interview spells it inside sentences: "cubefs" (a file name) -> "CubeFS",
+    "confidential-containers" (a folder) -> "Confidential Containers", "KNative" (a title) -> "Knative".
+
+    Only mid-sentence uses count (a sentence or heading may capitalise any word), and a capitalised spelling
+    beats an all-lower-case one, which may be the common noun ("buildpacks") rather than the name.
+    """
+    spellings: dict[str, int] = {}
+    pattern = r"[-\s]".join(re.escape(part) for part in re.split(r"[-\s]+", name.strip()))  # "a-b" also "a b"
+    for m in re.finditer(rf"(?<=[\w,;:)] ){pattern}(?![\w-])", text, re.IGNORECASE):
+        spellings[m.group(0)] = spellings.get(m.group(0), 0) + 1
+    if not spellings:
+        return name.strip().replace("-", " ").title() if name == name.lower() else name.strip()
+    return max(spellings.items(), key=lambda kv: (kv[0] != kv[0].lower(), kv[1]))[0]
+
+
+def _adopter_name(raw: str) -> str:
+    """The adopter named in a title: "Bloomberg 2" (the second interview of Bloomberg) -> "Bloomberg";
+    "Adopter 4" stays as it is, since there the number is the name."""
+    raw = raw.strip()
+    m = re.match(r"^(?P<name>.+?)\s+#?\d{1,2}$", raw)
+    if m and not _GENERIC_ADOPTER.match(m.group("name")):
+        return m.group("name")
+    return raw
+
+
+def _names_from_title(title: str) -> tuple[str | None, str | None]:
+    """(project, adopter) from a title or file stem that follows one of the `_TITLE` shapes."""
+    m = _TITLE.match(title)
+    if not m:
+        return None, None
+    return m.group("project").strip(" -–—:"), _adopter_name(m.group("adopter") or m.group("adopter_paren"))
 
 
 def _names_from_filename(path: Path) -> tuple[str | None, str | None]:
     m = re.match(r"^(?P<p>.+?)-adopter-interview-(?P<a>.+)$", path.stem, re.IGNORECASE)
     if m:
-        return _pretty_project(m.group("p")), m.group("a").replace("-", " ").strip().title()
-    return None, None
+        return m.group("p"), m.group("a").replace("-", " ").strip().title()
+    return _names_from_title(_clean_inline(path.stem))
 
 
 def _front_matter_end(lines: list[str]) -> int:
@@ -113,9 +147,10 @@ def parse_text(text: str, source: str, sha256: str = "", folder: str | None = No
             last_level = len(m.group(1))
             headings.append((i, last_level, _clean_inline(m.group(2))))
             continue
-        q = _EMPH_QUESTION.match(lines[i])
+        q = _EMPH_QUESTION.match(lines[i]) or _NUMBERED_QUESTION.match(lines[i])
         if q and headings:
-            # A whole-line italic or bold question acts as a heading one level below the last one.
+            # A whole-line italic or bold question, or a numbered one at the margin, acts as a heading one level
+            # below the last one.
             headings.append((i, min(last_level + 1, 7), _clean_inline(q.group("q"))))
 
     # The title is the first heading when it is level 1 or reads "<Project> Adopter Interview - <Adopter>".
@@ -126,14 +161,14 @@ def parse_text(text: str, source: str, sha256: str = "", folder: str | None = No
 
     project = adopter = None
     if title:
-        m = _TITLE.match(title)
-        if m:
-            project, adopter = _pretty_project(m.group("project")), m.group("adopter").strip()
+        project, adopter = _names_from_title(title)
     path = Path(source)
     if not project or not adopter:
         fp, fa = _names_from_filename(path)
-        project = project or fp or (path.parent.name if path.parent.name else None) or "Unknown"
+        project = project or fp or path.parent.name or None
         adopter = adopter or fa or path.stem
+    # Titles disagree ("KNative", "In-toto"): the spelling the interview uses most often wins.
+    project = _display_name(project, text) if project else "Unknown"
     title = title or path.stem
 
     body_headings = [h for n, h in enumerate(headings) if n != title_idx]
