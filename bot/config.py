@@ -32,6 +32,19 @@ def _env_positive(env: dict[str, str], name: str, default: int) -> int:
     return value
 
 
+def _env_seconds(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from exc
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"{name} must be more than 0 seconds, got {raw!r}")
+    return value
+
+
 def _env_bool(env: dict[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -86,6 +99,8 @@ class Settings:
     workers: int = 1  # `qabot serve` processes sharing the port (each loads the index; one per core)
     answer_threads: int = 2  # questions one process answers at once; more wait their turn (1 with --workers)
     index_poll_ms: int = 2000  # how often a server looks for a generation written by another process
+    max_header_bytes: int = 64 * 1024  # largest request head (request line + headers) `qabot serve` reads; 431 above
+    header_timeout_s: float = 10.0  # seconds a client gets to send a whole request head before it is disconnected
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -121,6 +136,8 @@ class Settings:
             workers=_env_positive(env, "QABOT_WORKERS", 1),
             answer_threads=_env_positive(env, "QABOT_ANSWER_THREADS", 2),
             index_poll_ms=_env_positive(env, "QABOT_INDEX_POLL_MS", 2000),
+            max_header_bytes=_env_positive(env, "QABOT_MAX_HEADER_BYTES", 64 * 1024),
+            header_timeout_s=_env_seconds(env, "QABOT_HEADER_TIMEOUT_S", 10.0),
         )
 
     @property

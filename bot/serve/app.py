@@ -1,7 +1,11 @@
 """The HTTP API and web page: `create_app(settings, answerer=None)` (FastAPI)."""
 
+import base64
+import hashlib
 import hmac
 import logging
+import re
+import sys
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,10 +15,11 @@ from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, R
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
 from swagger_ui_bundle import swagger_ui_path
 
 from bot.index import store
@@ -23,7 +28,7 @@ from bot.answer.answerer import Answerer, NotReady
 from bot.serve.schemas import (MAX_FILTER_CHARS, MAX_SEARCH_K, NOT_BLANK, AskResponse, ErrorResponse,
                             HealthResponse, InterviewsResponse, ReadyResponse, ReindexResponse, SearchResponse,
                             SectionPassage, SourceResponse, ask_request_model)
-from bot.serve.observe import ApiMetrics, ObserveRequests
+from bot.serve.observe import ApiMetrics, HeadAsGet, ObserveRequests, SecurityHeaders
 from bot.config import Settings
 from bot.serve.maintainer import IndexMaintainer
 from bot.serve.workers import READY_KEY, WORKERS_READY_KEY
@@ -37,6 +42,10 @@ BAD_INPUT = {400: {"model": ErrorResponse, "description": "Malformed JSON"},
 NOT_READY = {503: {"model": ErrorResponse, "description": "The index is not loaded yet"}}
 ADMIN_ERRORS = {401: {"model": ErrorResponse, "description": "Missing or wrong bearer token"},
                 403: {"model": ErrorResponse, "description": "Admin endpoints are disabled (no token configured)"}}
+# The chat page loads only its own /static/app.js and /static/style.css and talks only to this API: nothing
+# inline, nothing from elsewhere, and no other site may frame it (clickjacking).
+PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
 def _where(loc: tuple[Any, ...]) -> str:
@@ -70,10 +79,21 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     return JSONResponse({"detail": detail, "errors": safe}, status_code=422)
 
 
+def _unparsable_body(cause: BaseException | None) -> str:
+    """What was wrong with a JSON body that FastAPI could not parse, from the exception it raised `from`."""
+    if isinstance(cause, UnicodeDecodeError):  # a ValueError too: test it first
+        return "malformed JSON: the body cannot be decoded (send UTF-8 JSON)"
+    if isinstance(cause, RecursionError):
+        return "malformed JSON: nested too deeply"
+    if isinstance(cause, ValueError) and "integer string conversion" in str(cause):  # Python's int digit limit
+        return f"malformed JSON: a number has too many digits (at most {sys.get_int_max_str_digits()})"
+    return "malformed JSON: the body cannot be parsed"
+
+
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     detail = str(exc.detail)
-    if exc.status_code == 400 and detail == "There was an error parsing the body":  # FastAPI's, e.g. not UTF-8
-        detail = "malformed JSON: the body cannot be decoded (send UTF-8 JSON)"
+    if exc.status_code == 400 and detail == "There was an error parsing the body":  # FastAPI's, raised `from` why
+        detail = _unparsable_body(exc.__cause__)
     return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
 
@@ -85,6 +105,27 @@ async def _not_ready(request: Request, exc: NotReady) -> JSONResponse:
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse({"detail": "internal error; see the server log"}, status_code=500)
+
+
+def _page_headers(csp: str) -> dict[str, str]:
+    """The headers of an HTML page: its Content-Security-Policy, and no framing for old browsers either."""
+    return {"Content-Security-Policy": csp, "X-Frame-Options": "DENY"}
+
+
+def _inline_script_sources(html: str) -> str:
+    """CSP sources that allow exactly the inline scripts of `html` (their sha256), and no other inline script."""
+    return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'"
+                    for body in re.findall(r"<script>(.*?)</script>", html, flags=re.S))
+
+
+class HardenedFastAPI(FastAPI):
+    """FastAPI with SecurityHeaders around its whole middleware stack.
+
+    Outside, not through add_middleware: FastAPI's ServerErrorMiddleware (which sends the 500s) sits outside
+    every middleware added that way, and its responses need the headers too."""
+
+    def build_middleware_stack(self) -> ASGIApp:  # noqa: D102 - FastAPI's, wrapped
+        return SecurityHeaders(super().build_middleware_stack())
 
 
 def _load_index(answerer: Answerer, maintainer: IndexMaintainer, state: Any) -> None:
@@ -135,8 +176,8 @@ def create_app(settings: Settings, answerer: Answerer | None = None, *,
             maintainer.stop()
             slots.close()
 
-    app = FastAPI(title="qabot", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="Answers questions from interview transcripts with verbatim, cited quotes.")
+    app = HardenedFastAPI(title="qabot", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                          description="Answers questions from interview transcripts with verbatim, cited quotes.")
     app.state.settings = settings
     app.state.answerer = answerer
     app.state.maintainer = maintainer
@@ -148,6 +189,7 @@ def create_app(settings: Settings, answerer: Answerer | None = None, *,
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(NotReady, _not_ready)
     app.add_exception_handler(Exception, _internal_error)
+    app.add_middleware(HeadAsGet)  # innermost: the metrics and the request log still say HEAD
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])
@@ -258,17 +300,26 @@ def create_app(settings: Settings, answerer: Answerer | None = None, *,
     @app.get("/", response_class=FileResponse, include_in_schema=False)
     def page() -> FileResponse:
         """The chat web page."""
-        return FileResponse(WEB_DIR / "index.html", media_type="text/html")
+        return FileResponse(WEB_DIR / "index.html", media_type="text/html", headers=_page_headers(PAGE_CSP))
 
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
-    @app.get("/docs", include_in_schema=False)
-    def docs() -> Response:
-        """Swagger UI over /openapi.json, served from the swagger-ui-bundle package (no CDN)."""
+    def swagger_page() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="qabot API",
                                    swagger_js_url="/docs-assets/swagger-ui-bundle.js",
                                    swagger_css_url="/docs-assets/swagger-ui.css",
                                    swagger_favicon_url="/docs-assets/favicon-32x32.png")
+
+    # Swagger UI starts from one inline script in the page FastAPI writes: allow that script by its hash.
+    docs_csp = PAGE_CSP.replace("script-src 'self'",
+                                f"script-src 'self' {_inline_script_sources(bytes(swagger_page().body).decode())}")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Response:
+        """Swagger UI over /openapi.json, served from the swagger-ui-bundle package (no CDN)."""
+        page = swagger_page()
+        page.headers.update(_page_headers(docs_csp))
+        return page
 
     app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
 

@@ -1,4 +1,5 @@
-"""Per-request plumbing of the HTTP API: body size limit, Prometheus metrics, one log line per request."""
+"""Per-request plumbing of the HTTP API: body size limit, Prometheus metrics, one log line per request, HEAD as
+GET, and the security headers of every response."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_BODY_BYTES = 64 * 1024
+# On every response: no MIME sniffing (a JSON error must never run as HTML), and no URL leaks to other sites.
+SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -158,3 +161,57 @@ class ObserveRequests:
         else:
             logger.info("request route=%s method=%s status=%s latency_ms=%.1f answered=%s",
                         route, scope["method"], status, fields["latency_ms"], answered, extra=fields)
+
+
+class HeadAsGet:
+    """ASGI middleware: answer HEAD as GET would, without the body.
+
+    FastAPI's routes list GET only (HEAD gets 405) and load balancers probe with HEAD. Status and headers,
+    Content-Length included, are GET's; a path without GET still answers 405."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        # A copy: the server holds the original scope, and must still see HEAD there (uvicorn then writes no body
+        # and counts none against Content-Length).
+        inner = {**scope, "method": "GET"}
+
+        async def send_head(message: Message) -> None:
+            if message["type"] in {"http.response.body", "http.response.pathsend"}:
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b""}
+            await send(message)
+
+        try:
+            await self.app(inner, receive, send_head)
+        finally:
+            if "route" in inner:  # the router set it on the copy; ObserveRequests labels metrics with it
+                scope.setdefault("route", inner["route"])
+
+
+class SecurityHeaders:
+    """ASGI middleware: add SECURITY_HEADERS to every response that does not set them itself."""
+
+    def __init__(self, app: ASGIApp, headers: tuple[tuple[bytes, bytes], ...] = SECURITY_HEADERS) -> None:
+        self.app = app
+        self.headers = headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {bytes(name).lower() for name, _ in headers}
+                headers += [(name, value) for name, value in self.headers if name not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_secured)

@@ -7,6 +7,7 @@ import os
 import sys
 
 from bot.config import ConfigError, Settings
+from bot.serve.limits import http_limits
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +104,8 @@ def _run_workers(settings: Settings, watch: bool) -> None:
     logger.info("qabot serving on http://%s:%d with %d worker processes (corpus %s, index %s)", settings.host,
                 settings.port, settings.workers, settings.corpus_dir, settings.index_dir)
     config = uvicorn.Config("bot.serve.server:worker_app", factory=True, workers=settings.workers, host=settings.host,
-                            port=settings.port, access_log=False, log_level="info", log_config=None)
+                            port=settings.port, access_log=False, log_level="info", log_config=None,
+                            **http_limits(settings))
     try:
         code = run_workers(config)  # least-connections balancing across the workers (bot/serve/workers.py)
         if code:
@@ -136,7 +138,7 @@ def run_server(settings: Settings, watch: bool = False) -> None:
     try:
         # bot.serve.app logs one structured line per request, so uvicorn's access log would only repeat it.
         uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="info",
-                    log_config=None)
+                    log_config=None, **http_limits(settings))
     finally:
         stop = getattr(watcher, "stop", None)
         if callable(stop):
