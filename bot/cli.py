@@ -73,6 +73,9 @@ def index(ctx: click.Context, corpus: Path | None, index: Path | None, full: boo
                        on_skip=lambda source, why: click.echo(f"skipped {source}: {why}", err=True))
     except (CorpusError, StoreError, EmbeddingError) as exc:
         raise _fail(str(exc)) from exc
+    except PermissionError as exc:  # one the index code did not name: still one line, not a traceback
+        raise _fail(f"cannot write {exc.filename or settings.index_dir} ({exc.strerror}); make it writable by "
+                    "this user, or set QABOT_INDEX_DIR to a writable folder") from exc
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:

@@ -262,6 +262,9 @@ class Answerer:
         # Files deleted from the corpus whose passages the loaded generation still holds (set by bot.serve.watch
         # until the rebuild that drops them is swapped in): never cited or returned meanwhile.
         self.hidden_sources: frozenset[str] = frozenset()
+        # Why CURRENT's generation is not the one served (it, or CURRENT itself, is damaged), and its number.
+        self.fallback: str | None = None
+        self.damaged_generation: int | None = None
 
     @property
     def ready(self) -> bool:
@@ -280,25 +283,69 @@ class Answerer:
         return retriever
 
     def reload(self) -> bool:
-        """Load the current generation if it is newer than the one in memory; True if swapped."""
+        """Load the current generation if it is newer than the one in memory; True if swapped.
+
+        When CURRENT is bad or names a damaged generation, the newest intact generation is served instead (a
+        warning; `fallback` says why, `damaged_generation` which one); StoreError only when nothing can be served."""
         with self._lock:
-            generation = generations.current_generation(self.settings.index_dir)
+            index_dir = self.settings.index_dir
+            try:
+                generation = generations.current_generation(index_dir)
+            except generations.IndexDamaged as exc:
+                return self._fall_back(str(exc), None)
             if generation is None:
-                raise store.IndexNotFound(f"no index in {self.settings.index_dir}; build it with `qabot index`")
+                raise store.IndexNotFound(f"no index in {index_dir}; build it with `qabot index`")
             if self._retriever is not None and self._retriever.index.generation == generation:
                 return False
-            with memory.gc_paused():
-                index = store.load(self.settings.index_dir, self.embedder.name, generation)
-                aux = None
-                if len(index.chunks) <= MAX_CHUNKS:
-                    try:
-                        aux = text_vectors(self.settings.index_dir, index.chunks, self.embedder)
-                    except Exception as exc:  # noqa: BLE001 - passage vectors alone still answer
-                        logger.warning("sentence vectors unavailable, ranking by passages only: %s", exc)
-                self._retriever = Retriever(index, self.embedder, aux=aux)
-            memory.trim()  # the previous generation's objects and the build's temporaries are freed now
-            logger.info("index generation %s loaded: %d chunks", generation, len(index.chunks))
+            if self._retriever is not None and generation == self.damaged_generation:
+                return False  # verified bad already; checksumming it on every poll would only burn CPU
+            try:
+                self._swap_in(generation)
+            except generations.IndexDamaged as exc:
+                return self._fall_back(str(exc), generation)
+            self.fallback = self.damaged_generation = None
             return True
+
+    def _swap_in(self, generation: int) -> None:
+        with memory.gc_paused():
+            index = store.load(self.settings.index_dir, self.embedder.name, generation)
+            aux = None
+            if len(index.chunks) <= MAX_CHUNKS:
+                try:
+                    aux = text_vectors(self.settings.index_dir, index.chunks, self.embedder)
+                except Exception as exc:  # noqa: BLE001 - passage vectors alone still answer
+                    logger.warning("sentence vectors unavailable, ranking by passages only: %s", exc)
+            self._retriever = Retriever(index, self.embedder, aux=aux)
+        memory.trim()  # the previous generation's objects and the build's temporaries are freed now
+        logger.info("index generation %s loaded: %d chunks", generation, len(index.chunks))
+
+    def _fall_back(self, problem: str, damaged: int | None) -> bool:
+        """Serve the newest intact generation other than `damaged` (CURRENT's, or None when CURRENT itself is
+        bad); True if one was swapped in. Raises `problem` when no generation can be served."""
+        index_dir = self.settings.index_dir
+        loaded = self._retriever.index.generation if self._retriever is not None else None
+        # A generation other than CURRENT's is only ever a complete one: folders are renamed into place whole.
+        for number in reversed(generations.generation_numbers(index_dir)):
+            if number == damaged:
+                continue
+            if number == loaded:  # already in memory (verified when loaded): keep serving it
+                swapped = False
+                break
+            try:
+                self._swap_in(number)
+            except store.StoreError as exc:
+                logger.debug("generation %d cannot be served either: %s", number, exc)
+                continue
+            swapped = True
+            break
+        else:
+            if loaded is None:
+                raise generations.NoIntactIndex(problem)
+            number, swapped = loaded, False  # its folder is gone or damaged now; what is in memory still answers
+        if self.fallback != problem:
+            logger.warning("%s; serving generation %d instead, the newest intact one", problem, number)
+        self.fallback, self.damaged_generation = problem, damaged
+        return swapped
 
     def search(self, query: str, k: int = 10, project: str | None = None,
                adopter: str | None = None) -> list[Passage]:

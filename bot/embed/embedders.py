@@ -170,10 +170,10 @@ class OnnxQueryEmbedder:
         return Path(self._documents.model_path())
 
     def prepare(self) -> None:
-        """Export the ONNX encoder into its folder if it is missing or stale (needs torch)."""
+        """Export the ONNX encoder into its folder if it is missing, stale or damaged (needs torch)."""
         from bot.embed.onnx import ensure_encoder
 
-        ensure_encoder(self._folder, self.name, self._model_path(), self.kind)
+        ensure_encoder(self._folder, self.name, self._model_path(), self.kind, verify=True)
 
     def _query_encoder(self):
         if self._encoder is None and not self._fallback:

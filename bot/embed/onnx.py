@@ -69,6 +69,52 @@ def is_current(onnx_path: Path, model_path: Path) -> bool:
             and meta.get("model_xxh3") == _model_fingerprint(model_path))
 
 
+def _file_xxh3(path: Path) -> str:
+    digest = xxhash.xxh3_128()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def damage(onnx_path: Path) -> str | None:
+    """Why an export that `is_current` is damaged (truncated, edited, unloadable), or None when it is intact.
+
+    Checked against the size and checksum its meta file recorded; an export made before they were recorded is
+    loaded once instead, and recorded when it loads."""
+    meta_path = _meta_path(onnx_path)
+    try:
+        meta = json.loads(meta_path.read_text())
+        size = onnx_path.stat().st_size
+        if "xxh3" in meta:
+            if size != meta.get("size"):
+                return f"{onnx_path} is damaged ({size} bytes, {meta.get('size')} when exported)"
+            if _file_xxh3(onnx_path) != meta["xxh3"]:
+                return f"{onnx_path} is damaged (checksum mismatch)"
+            return None
+    except (OSError, ValueError) as exc:
+        return f"{onnx_path} cannot be read ({exc})"
+    try:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 4
+        ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime fails in many ways on a damaged file
+        return f"{onnx_path} cannot be loaded ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+    try:
+        _write_meta(meta_path, {**meta, "size": size, "xxh3": _file_xxh3(onnx_path)})
+    except OSError:  # a read-only folder: loaded again next time, no harm
+        pass
+    return None
+
+
+def _write_meta(meta_path: Path, meta: dict) -> None:
+    tmp = meta_path.with_name(f".{meta_path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(meta, indent=1) + "\n")
+    os.replace(tmp, meta_path)
+
+
 def export_encoder(model_path: Path, out: Path) -> Path:
     """Export the model (transformer, mean pooling, L2 norm) in fp32 to `out`; atomic."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -136,9 +182,11 @@ def _quantize(fp32: Path, out: Path) -> None:
 
 def _install(tmp: Path, out: Path, model_path: Path, quantized: bool) -> None:
     """Move a finished export into place, then its meta file (which makes it current)."""
+    # Size and checksum recorded so that `damage` finds a truncated or edited file: `is_current` only reads the meta.
+    size, checksum = tmp.stat().st_size, _file_xxh3(tmp)
     os.replace(tmp, out)
     meta = {"format": FORMAT_VERSION, "model_xxh3": _model_fingerprint(model_path),
-            "quantized": quantized, "max_seq_length": _max_seq_length(model_path)}
+            "quantized": quantized, "max_seq_length": _max_seq_length(model_path), "size": size, "xxh3": checksum}
     meta_tmp = tmp.with_name(tmp.name + ".json")
     meta_tmp.write_text(json.dumps(meta, indent=1) + "\n")
     os.replace(meta_tmp, _meta_path(out))
@@ -168,18 +216,30 @@ def _precision_sensitive(onnx_path: Path) -> list[str]:
             if n.op_type == "MatMul" and "/output/dense/" in n.name and "/attention/" not in n.name]
 
 
-def ensure_encoder(folder: Path, model_name: str, model_path: Path, kind: str) -> Path:
-    """The exported encoder for `kind`, exporting it first when missing or stale."""
+def ensure_encoder(folder: Path, model_name: str, model_path: Path, kind: str, verify: bool = False) -> Path:
+    """The exported encoder for `kind`, exporting it first when missing or stale.
+
+    `verify` (what `qabot index` asks for): also check the files' contents and export a damaged one again; a
+    process that only answers skips that and falls back to torch if the file does not load."""
     if kind not in KINDS:
         raise EncoderError(f"unknown query encoder {kind!r}; use one of {', '.join(KINDS)} or torch")
     path = encoder_file(folder, model_name, kind)
-    if not is_current(path, model_path):
-        if kind == "onnx-int8":
-            # Quantized from the fp32 export, which stays beside it: small batches of passages are embedded with
-            # it (exact vectors).
-            quantize_encoder(ensure_encoder(folder, model_name, model_path, "onnx"), path, model_path)
-        else:
-            export_encoder(model_path, path)
+    current = is_current(path, model_path)
+    if current and verify:
+        why = damage(path)
+        if why is not None:
+            logger.warning("%s; exporting the query encoder again", why)
+            current = False
+    if kind == "onnx-int8" and (not current or verify):
+        # Quantized from the fp32 export, which stays beside it: small batches of passages are embedded with it
+        # (exact vectors), so it is checked too.
+        fp32 = encoder_file(folder, model_name, "onnx")
+        if not current or fp32.exists():
+            fp32 = ensure_encoder(folder, model_name, model_path, "onnx", verify)
+        if not current:
+            quantize_encoder(fp32, path, model_path)
+    elif not current:
+        export_encoder(model_path, path)
     return path
 
 

@@ -37,31 +37,74 @@ class BuildReport:
     seconds: float = 0.0
     embed_seconds: float = 0.0
     wrote: bool = False
+    repaired: str | None = None  # why the current generation (or CURRENT) was bad and had to be replaced
 
     def summary(self) -> str:
         """One line for humans."""
-        return (
+        line = (
             f"files: {len(self.added)} added, {len(self.changed)} changed, {len(self.removed)} removed, "
             f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped; chunks: {self.chunks_embedded} "
             f"embedded, {self.chunks_total} total; generation {self.generation}; {self.seconds:.1f}s"
         )
+        return f"{line}; repaired: {self.repaired}" if self.repaired else line
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""
         return dict(self.__dict__)
 
 
-def _previous(index_dir: Path, model: str, full: bool) -> store.Previous | None:
-    """The current generation opened for reuse by an incremental build, if it can be reused."""
-    if full:
-        return None
+def _previous(index_dir: Path, model: str, full: bool, report: BuildReport) -> store.Previous | None:
+    """The current generation opened for reuse by an incremental build, if it can be reused.
+
+    When it (or CURRENT) is damaged, `report.repaired` says why, so a new generation is written even if no file
+    changed, and the newest intact older generation is reused instead, when there is one."""
     try:
-        return store.open_previous(index_dir, model)
-    except store.IndexNotFound:
+        current = generations.current_generation(index_dir)
+    except generations.IndexDamaged as exc:
+        current = None
+        _damaged(report, str(exc))
+    if full:
+        if current is not None:
+            try:  # only the pointer and the manifest: a full build reads nothing else of the generation
+                store.read_manifest(index_dir)
+            except generations.IndexDamaged as exc:
+                _damaged(report, str(exc))
         return None
-    except store.StoreError as exc:
-        logger.warning("previous index not reusable, building from scratch: %s", exc)
+    if current is not None:
+        try:
+            prev = store.open_previous(index_dir, model)
+        except store.IndexNotFound:
+            return None
+        except generations.IndexDamaged as exc:
+            _damaged(report, str(exc))
+        except store.StoreError as exc:  # another model or chunker: nothing in it can be reused
+            logger.warning("previous index not reusable, building from scratch: %s", exc)
+            return None
+        else:
+            for why in prev.damaged.values():  # remade from the generation's intact chunks and vectors
+                _damaged(report, why)
+            return prev
+    if report.repaired is None:
         return None
+    # Vectors of an older intact generation still save re-embedding the files it shares with the corpus.
+    for number in reversed(generations.generation_numbers(index_dir)):
+        if number == current:
+            continue
+        try:
+            prev = store.open_previous(index_dir, model, number)
+        except store.StoreError as exc:
+            logger.debug("generation %d not reusable either: %s", number, exc)
+            continue
+        logger.warning("reusing the vectors of generation %d, the newest intact one", number)
+        return prev
+    logger.warning("no intact generation to reuse: building from scratch")
+    return None
+
+
+def _damaged(report: BuildReport, why: str) -> None:
+    why = why.split("; rebuild with ", 1)[0]  # the advice is what this build is doing
+    logger.warning("the index is damaged, building a new generation: %s", why)
+    report.repaired = why if report.repaired is None else f"{report.repaired}; {why}"
 
 
 # A file whose size and mtime are unchanged is not re-hashed, unless it was modified so close to the
@@ -91,7 +134,7 @@ def build(corpus_dir: Path, index_dir: Path, embedder: Embedder, full: bool = Fa
     started = time.perf_counter()
     report = BuildReport()
     with generations.build_lock(index_dir):
-        prev = _previous(index_dir, embedder.name, full)
+        prev = _previous(index_dir, embedder.name, full, report)
         try:
             _build_locked(corpus_dir, index_dir, embedder, prev, report, progress, on_skip)
         finally:
@@ -181,12 +224,13 @@ def _build_locked(corpus_dir: Path, index_dir: Path, embedder: Embedder, prev: s
     report.chunks_embedded = len(todo)
     report.chunks_total = sum(p.entry.chunks for p in planned)
 
-    nothing_changed = (prev is not None and not report.added and not report.changed and not report.removed
-                       and prev.manifest.skipped == report.skipped and all(p.chunks is None for p in planned))
+    nothing_changed = (prev is not None and report.repaired is None and not report.added and not report.changed
+                       and not report.removed and prev.manifest.skipped == report.skipped
+                       and all(p.chunks is None for p in planned))
     if nothing_changed:
         report.generation = prev.manifest.generation
         return
-    generation = max(generations.current_generation(index_dir) or 0, _max_generation(index_dir)) + 1
+    generation = generations.next_generation(index_dir)
     writer = store.GenerationWriter(index_dir, generation, report.chunks_total, dim,
                                     passages=prev.passages if prev is not None else None)
     files: dict[str, store.FileEntry] = {}
@@ -224,14 +268,9 @@ def _build_locked(corpus_dir: Path, index_dir: Path, embedder: Embedder, prev: s
     manifest = store.Manifest(generation=generation, model=embedder.name, dim=dim,
                               chunker_version=CHUNKER_VERSION, built_at=generations.now(),
                               files=files, skipped=dict(report.skipped))
-    writer.finish(manifest, previous=(prev.path / store.FAISS_FILE) if prev is not None else None)
+    writer.finish(manifest, previous=prev.faiss_file if prev is not None else None)
     report.generation = generation
     report.wrote = True
-
-
-def _max_generation(index_dir: Path) -> int:
-    gens = [int(p.name.removeprefix("gen-")) for p in index_dir.glob("gen-*") if p.name[4:].isdigit()]
-    return max(gens, default=0)
 
 
 def _skip(report: BuildReport, source: str, reason: str, on_skip: Callable[[str, str], None] | None) -> None:

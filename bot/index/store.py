@@ -22,7 +22,8 @@ import xxhash
 from bot.index.ann import ann_nprobe, build_ann
 from bot.ingest.chunking import CHUNKER_VERSION, Chunk
 from bot.index import generations
-from bot.index.generations import CURRENT, IndexNotFound, StoreError, current_generation, generation_dir
+from bot.index.generations import (CURRENT, IndexDamaged, IndexNotFound, StoreError, current_generation,
+                                   generation_dir)
 from bot.index.filecopy import ShortFile, append_range, copy_range
 from bot.index.keyword import Tokens
 from bot.index.passages import FILES as PASSAGE_FILES
@@ -30,13 +31,15 @@ from bot.index.passages import PASSAGES, PassageFiles, PassageFormatError, Passa
 
 logger = logging.getLogger(__name__)
 
-MANIFEST = "manifest.json"
+MANIFEST = generations.MANIFEST
 CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.npy"
 FAISS_FILE = "index.faiss"
 KEYS = "keys.npy"  # a digest of each row's embed text, so a build can reuse vectors without parsing chunks
 LISTS = "lists.npy"  # the IVF list of each row (approximate index only), so a build assigns only new rows
 FORMAT_VERSION = 3  # 3: passages also in columns (bot/index/passages.py); 2 and 1 still load
+# Files a build makes again from chunks.jsonl and vectors.npy: damage to them costs no re-embedding.
+DERIVED = (FAISS_FILE, LISTS, KEYS, *PASSAGE_FILES)
 
 # Below this many passages search is exact (flat); from it on, an IVF index with 8-bit codes finds candidates
 # and they are re-scored exactly against the (memory-mapped) vectors. bench/build_bench.py measures recall.
@@ -139,8 +142,8 @@ class LoadedIndex:
             finally:
                 files.close()
         except (OSError, ValueError) as exc:  # checked at load; only a file changed since then gets here
-            raise StoreError(f"the passages of {self.path} cannot be read ({exc}); rebuild with `qabot index --full`"
-                             ) from exc
+            raise IndexDamaged(f"the passages of {self.path} cannot be read ({exc}); rebuild with "
+                               "`qabot index --full`") from exc
 
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """Top-k (row, inner product) pairs for a normalized query vector."""
@@ -186,16 +189,29 @@ def _checksum_matches(path: Path, expected: str) -> bool:
     return _sha256_file(path) == expected  # generations written before format 2
 
 
-def verify_files(gen_dir: Path, checksums: dict[str, str], names: Sequence[str] | None = None) -> None:
-    """Check that the generation's files exist and match their checksums (all, or the ones named)."""
+def damaged_files(gen_dir: Path, checksums: dict[str, str], names: Sequence[str] | None = None) -> dict[str, str]:
+    """The generation's files (all, or the ones named) that are missing or fail their checksums, each with a
+    message naming it, in manifest order."""
+    out: dict[str, str] = {}
     for name, expected in checksums.items():
         if names is not None and name not in names:
             continue
         path = gen_dir / name
-        if not path.exists():
-            raise StoreError(f"{path} is missing; rebuild with `qabot index --full`")
-        if not _checksum_matches(path, expected):
-            raise StoreError(f"{path} is damaged (checksum mismatch); rebuild with `qabot index --full`")
+        try:
+            if not path.exists():
+                out[name] = f"{path} is missing; rebuild with `qabot index --full`"
+            elif not _checksum_matches(path, expected):
+                out[name] = f"{path} is damaged (checksum mismatch); rebuild with `qabot index --full`"
+        except OSError as exc:  # a folder in its place, no permission: as bad as a missing file
+            out[name] = f"{path} cannot be read ({exc.strerror or exc}); rebuild with `qabot index --full`"
+    return out
+
+
+def verify_files(gen_dir: Path, checksums: dict[str, str], names: Sequence[str] | None = None) -> None:
+    """Check that the generation's files exist and match their checksums (all, or the ones named)."""
+    damaged = damaged_files(gen_dir, checksums, names)
+    if damaged:
+        raise IndexDamaged(next(iter(damaged.values())))
 
 
 def build_faiss(vectors: np.ndarray) -> Any:
@@ -224,9 +240,13 @@ class GenerationWriter:
         self.generation = generation
         self.final = generation_dir(index_dir, generation)
         self.tmp = index_dir / f".tmp-{self.final.name}-{os.getpid()}"
-        if self.tmp.exists():
-            shutil.rmtree(self.tmp)
-        self.tmp.mkdir()
+        try:
+            if self.tmp.exists():
+                shutil.rmtree(self.tmp)
+            self.tmp.mkdir()
+        except PermissionError as exc:  # a read-only index folder: one line naming it, not a traceback
+            raise StoreError(f"cannot write the new generation in {index_dir} ({exc.strerror}); make the folder "
+                             "writable by this user, or set QABOT_INDEX_DIR to a writable folder") from exc
         self.rows, self.dim = rows, dim
         self._chunks = (self.tmp / CHUNKS).open("wb")
         self.vectors = np.lib.format.open_memmap(self.tmp / VECTORS, mode="w+", dtype=np.float32, shape=(rows, dim))
@@ -266,7 +286,7 @@ class GenerationWriter:
             else:
                 self._chunks.write(lines)
         except ShortFile as exc:
-            raise StoreError(f"{exc}; rebuild with `qabot index --full`") from exc
+            raise IndexDamaged(f"{exc}; rebuild with `qabot index --full`") from exc
         if n:
             row_bytes = self.dim * 4
             if vector_file is None or vectors.dtype != np.float32 or vectors.shape[1:] != (self.dim,):
@@ -276,7 +296,7 @@ class GenerationWriter:
                     copy_range(vector_file[0], vector_file[1], self._vector_file, self.vectors.offset + row * row_bytes,
                                n * row_bytes)
                 except ShortFile as exc:
-                    raise StoreError(f"{exc}; rebuild with `qabot index --full`") from exc
+                    raise IndexDamaged(f"{exc}; rebuild with `qabot index --full`") from exc
             self.keys[row:row + n] = keys
             if lists is not None:
                 self.lists[row:row + n] = lists
@@ -323,7 +343,12 @@ class GenerationWriter:
         pointer = self.index_dir / f".{CURRENT}.{os.getpid()}"
         pointer.write_text(self.final.name + "\n")
         generations.fsync(pointer)
-        os.replace(pointer, self.index_dir / CURRENT)
+        current = self.index_dir / CURRENT
+        if current.is_dir() and not current.is_symlink():
+            # Never one of ours, and os.replace cannot put a file over a folder: the pointer would never switch.
+            logger.warning("%s is a folder, not the pointer file; replacing it", current)
+            shutil.rmtree(current)
+        os.replace(pointer, current)
         generations.fsync_dir(self.index_dir)
         generations.prune(self.index_dir)
         return self.final
@@ -351,18 +376,32 @@ def write_generation(index_dir: Path, chunks: list[Chunk], vectors: np.ndarray, 
 
 def read_manifest(index_dir: Path, generation: int | None = None) -> Manifest:
     """The manifest of a generation (default: the current one)."""
+    pointed = generation is None
     generation = current_generation(index_dir) if generation is None else generation
     if generation is None:
         raise IndexNotFound(f"no index in {index_dir}; build it with `qabot index`")
-    path = generation_dir(index_dir, generation) / MANIFEST
+    folder = generation_dir(index_dir, generation)
+    if not folder.is_dir():
+        try:
+            pointed = pointed or current_generation(index_dir) == generation
+        except IndexDamaged:
+            pass
+        if pointed:
+            raise IndexDamaged(f"{index_dir / CURRENT} names {folder.name}, which does not exist; rebuild with "
+                               "`qabot index`, which replaces it")
+        raise IndexDamaged(f"{folder} does not exist; rebuild with `qabot index`")
+    path = folder / MANIFEST
     try:
         manifest = Manifest.from_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise StoreError(f"{path} is missing; rebuild with `qabot index --full`") from exc
+        raise IndexDamaged(f"{path} is missing; rebuild with `qabot index --full`") from exc
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise StoreError(f"{path} is damaged ({exc}); rebuild with `qabot index --full`") from exc
+        raise IndexDamaged(f"{path} is damaged ({exc}); rebuild with `qabot index --full`") from exc
+    except OSError as exc:
+        raise IndexDamaged(f"{path} cannot be read ({exc.strerror or exc}); rebuild with `qabot index --full`"
+                           ) from exc
     if not manifest.digest_ok():
-        raise StoreError(f"{path} is damaged (checksum mismatch); rebuild with `qabot index --full`")
+        raise IndexDamaged(f"{path} is damaged (checksum mismatch); rebuild with `qabot index --full`")
     return manifest
 
 
@@ -437,11 +476,12 @@ def load(index_dir: Path, model: str, generation: int | None = None, verify: boo
     except Exception as exc:  # noqa: BLE001 - any failure here means a damaged index
         if checking is not None:
             checking.result()  # a damaged file explains the failure: it is named
-        raise StoreError(f"the index in {gen_dir} cannot be read ({exc}); rebuild with `qabot index --full`") from exc
+        raise IndexDamaged(f"the index in {gen_dir} cannot be read ({exc}); rebuild with `qabot index --full`"
+                           ) from exc
     if checking is not None:
         checking.result()
     if len(chunks) != len(vectors) or index.ntotal != len(chunks):
-        raise StoreError(f"the index in {gen_dir} is inconsistent; rebuild with `qabot index --full`")
+        raise IndexDamaged(f"the index in {gen_dir} is inconsistent; rebuild with `qabot index --full`")
     return LoadedIndex(manifest, chunks, vectors, index, gen_dir)
 
 
@@ -459,6 +499,12 @@ class Previous:
     _mmap: Any = None
     passages: PassageFiles | None = None  # None for generations written before format 3
     _key_rows: dict[bytes, int] | None = None
+    damaged: dict[str, str] = field(default_factory=dict)  # derived files found damaged (not used), with why
+
+    @property
+    def faiss_file(self) -> Path | None:
+        """The FAISS index whose training a new approximate index may reuse (None when it is damaged)."""
+        return None if FAISS_FILE in self.damaged else self.path / FAISS_FILE
 
     def vector_file(self, row: int) -> tuple[Path, int] | None:
         """The vector file and byte offset of `row`, to copy rows file to file (None when not a plain file)."""
@@ -487,12 +533,20 @@ class Previous:
             self.passages.close()
 
 
-def open_previous(index_dir: Path, model: str) -> Previous:
-    """Open the current generation for reuse by a build, verifying the files that will be copied."""
-    manifest = read_manifest(index_dir)
-    gen_dir = generation_dir(index_dir, manifest.generation)
+def open_previous(index_dir: Path, model: str, generation: int | None = None) -> Previous:
+    """Open a generation (default: the current one) for reuse by a build, verifying every file it lists.
+
+    Damaged files a build makes again anyway (DERIVED) are left unused and named in `damaged`, so the build writes
+    a new generation; a damaged chunks.jsonl, vectors.npy or manifest raises IndexDamaged."""
+    manifest = read_manifest(index_dir, generation)
+    gen_dir = generation_dir(index_dir, manifest.generation if generation is None else generation)
     check_compatible(manifest, model, index_dir)
-    verify_files(gen_dir, manifest.checksums, names=[CHUNKS, VECTORS, KEYS, LISTS, *PASSAGE_FILES])
+    # Every file, not only those copied: a damaged index.faiss left in place would keep the service down while
+    # the build reported "unchanged".
+    damaged = damaged_files(gen_dir, manifest.checksums)
+    essential = [why for name, why in damaged.items() if name not in DERIVED]
+    if essential:
+        raise IndexDamaged(essential[0])
     try:
         vectors = np.load(gen_dir / VECTORS, mmap_mode="r")
         with (gen_dir / CHUNKS).open("rb") as f:
@@ -500,23 +554,28 @@ def open_previous(index_dir: Path, model: str) -> Previous:
             mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else None
         lines = memoryview(mm) if mm is not None else memoryview(b"")
     except Exception as exc:  # noqa: BLE001 - any failure here means a damaged index
-        raise StoreError(f"the index in {gen_dir} cannot be read ({exc}); rebuild with `qabot index --full`") from exc
+        raise IndexDamaged(f"the index in {gen_dir} cannot be read ({exc}); rebuild with `qabot index --full`"
+                           ) from exc
     spans_known = manifest.format_version >= 2 and all(e.row >= 0 for e in manifest.files.values())
-    lists = np.load(gen_dir / LISTS) if manifest.ann != "flat" and (gen_dir / LISTS).exists() else None
-    if spans_known and (gen_dir / KEYS).exists():
+    lists = None
+    if manifest.ann != "flat" and (gen_dir / LISTS).exists() and LISTS not in damaged:
+        lists = np.load(gen_dir / LISTS)
+    if spans_known and (gen_dir / KEYS).exists() and KEYS not in damaged:
         keys = np.load(gen_dir / KEYS)
-    else:
+    else:  # the keys are digests of the chunks' embed texts: made again from chunks.jsonl
         keys, spans_known = _locate_rows(manifest, lines)
     if len(keys) != len(vectors):
-        raise StoreError(f"the index in {gen_dir} is inconsistent; rebuild with `qabot index --full`")
+        raise IndexDamaged(f"the index in {gen_dir} is inconsistent; rebuild with `qabot index --full`")
     passages = None
-    if PASSAGES in manifest.checksums and spans_known:
+    # Damaged passage columns are not copied: the new generation's are made from the chunk lines instead.
+    if PASSAGES in manifest.checksums and spans_known and not any(name in damaged for name in PASSAGE_FILES):
         try:
             passages = PassageFiles.open(gen_dir, len(vectors))
         except (OSError, ValueError, PassageFormatError) as exc:
-            raise StoreError(f"the passages of {gen_dir} cannot be read ({exc}); rebuild with `qabot index --full`"
-                             ) from exc
-    return Previous(manifest, gen_dir, vectors, lines, keys, lists, spans_known, mm, passages=passages)
+            raise IndexDamaged(f"the passages of {gen_dir} cannot be read ({exc}); rebuild with "
+                               "`qabot index --full`") from exc
+    return Previous(manifest, gen_dir, vectors, lines, keys, lists, spans_known, mm, passages=passages,
+                    damaged=damaged)
 
 
 def _locate_rows(manifest: Manifest, lines: memoryview) -> tuple[np.ndarray, bool]:

@@ -64,6 +64,11 @@ class IndexMaintainer:
         except store.StoreError as exc:
             self._failed(str(exc), generation)
             return False
+        if self.answerer.fallback is not None:
+            # CURRENT's generation is damaged and an older one is served (the Answerer warned): say so in status.
+            self.last_error = self.answerer.fallback
+            self.bad_generation = self.answerer.damaged_generation
+            return swapped
         if swapped:
             self.bad_generation = None
             if self.last_error and not self.building:
@@ -117,10 +122,15 @@ class IndexMaintainer:
             self.building = False
 
     def status(self) -> dict[str, Any]:
-        """Generation, when it was built, what the last build changed, and any error."""
+        """Generation, when it was built, what the last build changed, and any error.
+
+        `generation` is the one served; when CURRENT names a damaged one, `fallback` says why it is not served and
+        `bad_generation` which it is."""
+        fallback = self.answerer.fallback
         out: dict[str, Any] = {"ready": self.answerer.ready, "building": self.building,
-                               "last_error": self.last_error, "generation": None, "built_at": None,
-                               "chunks": 0, "interviews": 0, "skipped": {}, "last_build": None}
+                               "last_error": self.last_error or fallback, "generation": None, "built_at": None,
+                               "chunks": 0, "interviews": 0, "skipped": {}, "last_build": None,
+                               "fallback": fallback}
         if self.answerer.ready:
             index = self.answerer.index
             out.update(generation=index.generation, built_at=index.manifest.built_at,
@@ -129,6 +139,7 @@ class IndexMaintainer:
         if self.last_report is not None:
             out["last_build"] = self.last_report.to_dict()
         out["last_build_at"] = self.last_build_at
-        out["bad_generation"] = self.bad_generation
+        out["bad_generation"] = self.bad_generation if self.bad_generation is not None else (
+            self.answerer.damaged_generation if fallback is not None else None)
         out["watch"] = self.watcher.status() if self.watcher is not None else None
         return out

@@ -16,6 +16,16 @@ class ServeError(SystemExit):
     """`qabot serve` cannot start; the message says why."""
 
 
+def _needs_build(settings: Settings) -> bool:
+    """True when the index folder has no generation CURRENT can name (missing, or CURRENT itself is bad)."""
+    from bot.index import generations
+
+    try:
+        return generations.current_generation(settings.index_dir) is None
+    except generations.StoreError:
+        return True
+
+
 def _configure_logging(level: str) -> None:
     """Serve logs at INFO (or QABOT_LOG_LEVEL) to stderr, one line per request from bot.serve.app."""
     root = logging.getLogger()
@@ -74,7 +84,6 @@ def _run_workers(settings: Settings, watch: bool) -> None:
     generations, and every worker picks each one up through its index poll (QABOT_INDEX_POLL_MS)."""
     import uvicorn
 
-    from bot.index import generations
     from bot.answer.answerer import Answerer
     from bot.embed.embedders import settings_embedder
     from bot.index.build import build, prepare_query_encoder
@@ -96,8 +105,9 @@ def _run_workers(settings: Settings, watch: bool) -> None:
         wait_ready = getattr(watcher, "wait_ready", None)
         if callable(wait_ready):
             wait_ready(timeout=600)
-    elif generations.current_generation(settings.index_dir) is None:
-        logger.info("no index in %s yet; building it from %s", settings.index_dir, settings.corpus_dir)
+    elif _needs_build(settings):
+        # A plain build also repairs a bad CURRENT or a damaged generation (bot/index/build.py).
+        logger.info("no usable index in %s; building it from %s", settings.index_dir, settings.corpus_dir)
         build(settings.corpus_dir, settings.index_dir, settings_embedder(settings))
     else:  # an index made before the ONNX export existed: export once here, not once per worker (each with torch)
         prepare_query_encoder(settings_embedder(settings))
