@@ -101,6 +101,8 @@ class Settings:
     index_poll_ms: int = 2000  # how often a server looks for a generation written by another process
     max_header_bytes: int = 64 * 1024  # largest request head (request line + headers) `qabot serve` reads; 431 above
     header_timeout_s: float = 10.0  # seconds a client gets to send a whole request head before it is disconnected
+    max_file_bytes: int = 4 * 1024 * 1024  # a bigger interview file is skipped unread (the largest real one: 13 KB)
+    max_passages_per_file: int = 200  # an interview that makes more passages is skipped (the largest real one: 22)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -138,6 +140,8 @@ class Settings:
             index_poll_ms=_env_positive(env, "QABOT_INDEX_POLL_MS", 2000),
             max_header_bytes=_env_positive(env, "QABOT_MAX_HEADER_BYTES", 64 * 1024),
             header_timeout_s=_env_seconds(env, "QABOT_HEADER_TIMEOUT_S", 10.0),
+            max_file_bytes=_env_positive(env, "QABOT_MAX_FILE_BYTES", 4 * 1024 * 1024),
+            max_passages_per_file=_env_positive(env, "QABOT_MAX_PASSAGES_PER_FILE", 200),
         )
 
     @property

@@ -18,6 +18,23 @@ class CorpusError(Exception):
     """A file could not be read or parsed as an interview."""
 
 
+class FileTooLarge(CorpusError):
+    """A file is bigger than the configured limit (QABOT_MAX_FILE_BYTES)."""
+
+
+def _size(n: int) -> str:
+    """A byte count for people: "5.0 MiB (5,242,880 bytes)"."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit} ({n:,} bytes)"
+    return f"{n:,} bytes"
+
+
+def too_large_reason(size: int, limit: int) -> str:
+    """Why a file of `size` bytes is not read: it names both the size and the limit."""
+    return f"file is {_size(size)}, over the limit of {_size(limit)} (QABOT_MAX_FILE_BYTES)"
+
+
 @dataclass
 class Discovery:
     """What a walk of the corpus folder found: the interview files, and every entry it would not read."""
@@ -31,13 +48,14 @@ def _inside(target: str, root: str) -> bool:
     return target == root or target.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def discover(corpus_dir: Path) -> Discovery:
+def discover(corpus_dir: Path, max_file_bytes: int | None = None) -> Discovery:
     """Walk `corpus_dir` for interview files (nested folders included, hidden ones skipped), sorted.
 
     Nothing outside the corpus folder is ever read: a link to a file is followed only when its resolved
     target lies inside the corpus root, and links to folders are not followed at all (they would index the
-    same files twice, or leave the root). Broken links, link loops, FIFOs and unreadable folders are named
-    in `skipped` so the build can report them instead of dropping them silently.
+    same files twice, or leave the root). Broken links, link loops, FIFOs, unreadable folders and files over
+    `max_file_bytes` (from `stat`, before anything is read) are named in `skipped` so the build can report them
+    instead of dropping them silently.
     """
     root = os.path.realpath(corpus_dir)
     found = Discovery()
@@ -67,7 +85,7 @@ def discover(corpus_dir: Path) -> Discovery:
             if name.startswith(".") or lower == "readme.md" or os.path.splitext(lower)[1] not in SUFFIXES:
                 continue
             full = os.path.join(here, name)
-            why = _unreadable_reason(full, root)
+            why = _unreadable_reason(full, root, max_file_bytes)
             if why is None:
                 found_rel.append(os.path.relpath(full, base))
             else:
@@ -77,8 +95,9 @@ def discover(corpus_dir: Path) -> Discovery:
     return found
 
 
-def _unreadable_reason(full: str, root: str) -> str | None:
-    """Why the entry at `full` must not be read as an interview, or None when it is a regular file inside."""
+def _unreadable_reason(full: str, root: str, max_bytes: int | None = None) -> str | None:
+    """Why the entry at `full` must not be read as an interview, or None when it is a regular file inside
+    (and not over `max_bytes`)."""
     if os.path.islink(full):
         try:
             target = os.path.realpath(full, strict=True)
@@ -94,6 +113,8 @@ def _unreadable_reason(full: str, root: str) -> str | None:
         return f"cannot read ({exc.strerror or exc})"
     if not stat.S_ISREG(st.st_mode):
         return "not a regular file"
+    if max_bytes is not None and st.st_size > max_bytes:
+        return too_large_reason(st.st_size, max_bytes)
     return None
 
 
@@ -110,18 +131,28 @@ def relative_source(path: Path, corpus_dir: Path) -> str:
     return path.relative_to(corpus_dir).as_posix()
 
 
-def _read_bytes(path: Path) -> bytes:
+def _read_bytes(path: Path, max_bytes: int | None = None) -> bytes:
     """The bytes of a corpus file, opened without following a final link (a link is resolved first).
 
     `discover` already refused links that leave the corpus; opening the resolved target with O_NOFOLLOW
-    keeps a link swapped in afterwards from being followed blindly.
+    keeps a link swapped in afterwards from being followed blindly. A file over `max_bytes` raises FileTooLarge
+    without being read, also when it grew after `discover` looked at it.
     """
     fd = os.open(os.path.realpath(path), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise OSError(errno.EINVAL, "not a regular file")
+        if max_bytes is not None and st.st_size > max_bytes:
+            raise FileTooLarge(f"{path}: {too_large_reason(st.st_size, max_bytes)}")
         with os.fdopen(fd, "rb", closefd=False) as f:
-            return f.read()
+            if max_bytes is None:
+                return f.read()
+            data = f.read(max_bytes + 1)  # one byte more tells a file that is still growing
+        if len(data) > max_bytes:
+            raise FileTooLarge(f"{path}: file grew past the limit of {_size(max_bytes)} while being read "
+                               "(QABOT_MAX_FILE_BYTES)")
+        return data
     finally:
         os.close(fd)
 
@@ -135,10 +166,11 @@ def _decode(data: bytes) -> str | None:
     return data.decode("utf-8-sig")
 
 
-def read_text(path: Path) -> tuple[str, str]:
-    """Read a file as UTF-8 or BOM-marked UTF-16; return (text, sha256). Raise CorpusError if unusable."""
+def read_text(path: Path, max_bytes: int | None = None) -> tuple[str, str]:
+    """Read a file as UTF-8 or BOM-marked UTF-16; return (text, sha256). Raise CorpusError if unusable
+    (FileTooLarge when it is over `max_bytes`)."""
     try:
-        data = _read_bytes(path)
+        data = _read_bytes(path, max_bytes)
     except OSError as exc:
         raise CorpusError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     try:
@@ -153,6 +185,6 @@ def read_text(path: Path) -> tuple[str, str]:
     return text, hashlib.sha256(data).hexdigest()
 
 
-def file_sha256(path: Path) -> str:
-    """The sha256 of a file's bytes."""
-    return hashlib.sha256(_read_bytes(path)).hexdigest()
+def file_sha256(path: Path, max_bytes: int | None = None) -> str:
+    """The sha256 of a file's bytes (FileTooLarge when it is over `max_bytes`)."""
+    return hashlib.sha256(_read_bytes(path, max_bytes)).hexdigest()

@@ -12,11 +12,19 @@ from bot.ingest.files import CorpusError, read_text, relative_source
 
 logger = logging.getLogger(__name__)
 
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+# The heading text's trailing "  ##  " is cut off in Python (`_heading_text`): as a regex, `(.*?)\s*#*\s*$` took
+# cubic time on a run of spaces (a 2,000-space heading line took 23 s).
+_HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
+# Headings, questions and metadata lines longer than this are not structure: a markdown heading this long makes
+# the file unusable (CorpusError), a longer "question" or "Interviewee:" line is body text. The longest heading
+# in the shared corpus has 311 characters; the cap also bounds the regexes run on titles and headings.
+MAX_HEADING_CHARS = 1000
 _EMPH_QUESTION = re.compile(r"^\s*(\*\*|__|_|\*)(?P<q>[^*_\s].{8,}?\?)\1\s*$")
 # "<Project> Adopter Interview - <Adopter>" and "<Project> - Adopter Interview Questions (<Adopter>)".
+# "\s*[-–—:]?\s+" written as two alternatives matches the same text without the cubic backtracking of two
+# adjacent whitespace runs.
 _TITLE = re.compile(
-    r"^(?P<project>.+?)\s*[-–—:]?\s+adopter\s+interview(?:\s+questions)?\s*"
+    r"^(?P<project>.+?)(?:\s*[-–—:]\s+|\s+)adopter\s+interview(?:\s+questions)?\s*"
     r"(?:[-–—:]\s*(?P<adopter>.+?)|\((?P<adopter_paren>[^()]+)\))\s*$", re.IGNORECASE
 )
 # A numbered question at the left margin ("3. What drew you to the project?"); its answer follows, indented.
@@ -53,6 +61,11 @@ class Interview:
     sha256: str
     lines: tuple[str, ...]
     sections: tuple[Section, ...] = field(default_factory=tuple)
+
+
+def _heading_text(raw: str) -> str:
+    """A markdown heading's text without its closing "#"s and surrounding space (what `(.*?)\\s*#*\\s*$` kept)."""
+    return raw.rstrip().rstrip("#").rstrip()
 
 
 def _clean_inline(text: str) -> str:
@@ -144,9 +157,15 @@ def parse_text(text: str, source: str, sha256: str = "", folder: str | None = No
     for i in range(fm_end, len(lines)):
         m = _HEADING.match(lines[i])
         if m:
+            raw = _heading_text(m.group(2))
+            if len(raw) > MAX_HEADING_CHARS:
+                raise CorpusError(f"line {i + 1:,} is a heading of {len(raw):,} characters "
+                                  f"(at most {MAX_HEADING_CHARS:,})")
             last_level = len(m.group(1))
-            headings.append((i, last_level, _clean_inline(m.group(2))))
+            headings.append((i, last_level, _clean_inline(raw)))
             continue
+        if len(lines[i]) > MAX_HEADING_CHARS:
+            continue  # a paragraph, not a question
         q = _EMPH_QUESTION.match(lines[i]) or _NUMBERED_QUESTION.match(lines[i])
         if q and headings:
             # A whole-line italic or bold question, or a numbered one at the margin, acts as a heading one level
@@ -206,7 +225,7 @@ def _list_after(lines: list[str], start: int) -> list[str]:
     """The list items (`-`/`*` bullets) right after line `start`, cleaned."""
     items = []
     for line in lines[start + 1 :]:
-        m = re.match(r"^\s*[-*+]\s+(.+)$", line)
+        m = re.match(r"^\s*[-*+]\s+(.+)$", line) if len(line) <= MAX_HEADING_CHARS else None
         if not m:
             if items or line.strip():
                 break
@@ -218,8 +237,10 @@ def _list_after(lines: list[str], start: int) -> list[str]:
 def _preamble_meta(lines: list[str]) -> tuple[str | None, str | None]:
     """Interviewee(s) and date from the lines between the title and the first section."""
     interviewee = date = None
+    # A file without headings is all preamble: only lines short enough to be metadata are looked at (`_META`'s
+    # adjacent optional spaces are quadratic on a long run of them, and so is `_clean_inline` on emphasis).
     for n, line in enumerate(lines):
-        m = _META.match(line)
+        m = _META.match(line) if len(line) <= MAX_HEADING_CHARS else None
         if m:
             key, value = m.group("key").lower(), _clean_inline(m.group("value"))
             if key.startswith("interviewee") and not interviewee:
@@ -231,7 +252,7 @@ def _preamble_meta(lines: list[str]) -> tuple[str | None, str | None]:
         adopters: list[str] = []
         for n, line in enumerate(lines):
             m = re.match(r"^\s*(?:[-*]\s*)?(?:\*\*)?adopter:?(?:\*\*)?:?\s*(.*)$", line, re.IGNORECASE)
-            if m:
+            if m and len(line) <= MAX_HEADING_CHARS:
                 value = _clean_inline(m.group(1))
                 adopters.extend([value] if value else _list_after(lines, n))
         interviewee = "; ".join(adopters) or None
@@ -254,10 +275,13 @@ def _paragraph_sections(lines: list[str], start: int, end: int, title: str) -> I
         i = j
 
 
-def parse_file(path: Path, corpus_dir: Path) -> Interview:
-    """Read and parse one interview file; raise CorpusError if it cannot be used."""
-    text, sha = read_text(path)
-    interview = parse_text(text, relative_source(path, corpus_dir), sha)
+def parse_file(path: Path, corpus_dir: Path, max_bytes: int | None = None) -> Interview:
+    """Read and parse one interview file; raise CorpusError if it cannot be used (or is over `max_bytes`)."""
+    text, sha = read_text(path, max_bytes)
+    try:
+        interview = parse_text(text, relative_source(path, corpus_dir), sha)
+    except CorpusError as exc:
+        raise CorpusError(f"{path}: {exc}") from exc
     if not interview.sections:
         raise CorpusError(f"{path}: no text to index")
     return interview

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 
 _BULLET = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
@@ -82,8 +83,9 @@ def split_sentences(lines: list[str], first_line: int) -> list[Sentence]:
             if not text or not _WORD.search(text):
                 continue
             a = joined.index(text, a)
-            first = max(i for i, off in enumerate(line_offsets) if off <= a)
-            last = max(i for i, off in enumerate(line_offsets) if off <= a + len(text) - 1)
+            # Binary search: scanning every line offset per sentence made a long paragraph quadratic.
+            first = bisect_right(line_offsets, a) - 1
+            last = bisect_right(line_offsets, a + len(text) - 1) - 1
             sentences.append(Sentence(text, start + first, start + last))
     return sentences
 

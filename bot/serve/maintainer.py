@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, Iterator
 
 from bot.index import store
 
 from bot.index import generations
 from bot.answer.answerer import Answerer
-from bot.index.build import BuildReport, build
+from bot.index.build import BuildCancelled, BuildMemo, BuildReport, CancelToken, Limits, build
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,11 @@ class IndexMaintainer:
         self.building = False
         self.bad_generation: int | None = None  # a generation that failed to load; not retried
         self.watcher: Any = None  # the CorpusWatcher (bot.serve.watch) when the corpus is watched
+        self.memo = BuildMemo()  # vectors and skips carried from build to build: a cancelled build's work is kept
+        self.current: BuildReport | None = None  # the running build's report, with its progress
+        self.last_cancelled: BuildReport | None = None
+        self.builds_cancelled = 0
+        self._options = threading.local()
 
     def start(self) -> None:
         """Start polling the index folder for generations written by other processes."""
@@ -92,6 +98,16 @@ class IndexMaintainer:
         threading.Thread(target=self._run_build, args=(full,), name="qabot-reindex", daemon=True).start()
         return True
 
+    @contextlib.contextmanager
+    def build_options(self, cancel: CancelToken | None = None, defer_over: int | None = None) -> Iterator[None]:
+        """Builds that `rebuild_now` runs in this thread meanwhile take this cancel token and deferral threshold
+        (see `build`). Passed aside so `rebuild_now` keeps the signature its callers and tests wrap."""
+        self._options.value = (cancel, defer_over)
+        try:
+            yield
+        finally:
+            self._options.value = None
+
     def rebuild_now(self, full: bool = False) -> BuildReport | None:
         """Run a build in this thread (waits for one in progress) and swap it in."""
         with self._build_lock:
@@ -105,14 +121,27 @@ class IndexMaintainer:
             self._build_lock.release()
 
     def _build(self, full: bool) -> BuildReport | None:
+        """Run one build; a cancelled one returns its report with `cancelled` set (nothing was written)."""
+        cancel, defer_over = getattr(self._options, "value", None) or (None, None)
+        report = self.current = BuildReport()
         try:
-            report = build(self.settings.corpus_dir, self.settings.index_dir, self.answerer.embedder, full=full)
+            build(self.settings.corpus_dir, self.settings.index_dir, self.answerer.embedder, full=full,
+                  limits=Limits.from_settings(self.settings), cancel=cancel, report=report, memo=self.memo,
+                  defer_over=defer_over)
             self.last_report = report
             self.last_build_at = time.time()
             self.last_error = None
+            if not report.deferred:
+                self.memo.forget_vectors()  # on disk now; kept only while a deferred file still needs them
             self.try_reload()
             if report.wrote:
                 logger.info("index rebuilt: %s", report.summary())
+            return report
+        except BuildCancelled:
+            self.last_cancelled = report
+            self.builds_cancelled += 1
+            generation = self.answerer.index.generation if self.answerer.ready else None
+            logger.info("rebuild cancelled (%s); still serving generation %s", report.cancelled, generation)
             return report
         except Exception as exc:  # noqa: BLE001 - a failed build must never take the service down
             logger.exception("reindex failed; still serving the previous index")
@@ -120,6 +149,7 @@ class IndexMaintainer:
             return None
         finally:
             self.building = False
+            self.current = None
 
     def status(self) -> dict[str, Any]:
         """Generation, when it was built, what the last build changed, and any error.
@@ -138,6 +168,14 @@ class IndexMaintainer:
                        skipped=dict(index.manifest.skipped))
         if self.last_report is not None:
             out["last_build"] = self.last_report.to_dict()
+        current = self.current
+        # While a build runs: its phase, files read and passages embedded so far, of how many.
+        out["progress"] = current.progress() if current is not None else None
+        out["builds_cancelled"] = self.builds_cancelled
+        cancelled = self.last_cancelled
+        out["last_cancelled"] = None if cancelled is None else {
+            "reason": cancelled.cancelled, "at": (cancelled.started_at or 0) + cancelled.seconds,
+            "progress": cancelled.progress()}
         out["last_build_at"] = self.last_build_at
         out["bad_generation"] = self.bad_generation if self.bad_generation is not None else (
             self.answerer.damaged_generation if fallback is not None else None)

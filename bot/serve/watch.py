@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import stat
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from watchfiles import Change, DefaultFilter, watch
 
 from bot.config import Settings
 from bot.ingest.files import SUFFIXES, CorpusError
-from bot.index.build import is_stale
+from bot.index.build import CancelToken, is_stale
 from bot.serve.maintainer import IndexMaintainer
 
 logger = logging.getLogger(__name__)
@@ -21,6 +22,9 @@ logger = logging.getLogger(__name__)
 _CHANGE_NAMES = {Change.added: "added", Change.modified: "modified", Change.deleted: "deleted"}
 _MISSING = "the corpus folder is missing"
 _TICK_MS = 500  # how often the watch loop wakes up with no events (to notice stop and to start up)
+# A file that needs more passages embedded than this goes live in a follow-up build, after the other changes: a
+# big interview must not hold back a small one saved meanwhile. The largest shared interview has 22 passages.
+DEFER_PASSAGES = 100
 
 
 class InterviewFilter(DefaultFilter):
@@ -42,13 +46,15 @@ class CorpusWatcher:
     """A background thread that turns bursts of corpus changes into one incremental rebuild and swap."""
 
     def __init__(self, settings: Settings, maintainer: IndexMaintainer, quiet_ms: int | None = None,
-                 max_wait_ms: int | None = None, polling: bool | None = None) -> None:
+                 max_wait_ms: int | None = None, polling: bool | None = None,
+                 defer_passages: int = DEFER_PASSAGES) -> None:
         self.settings = settings
         self.maintainer = maintainer
         self.corpus_dir = Path(settings.corpus_dir)
         self.quiet_ms = settings.watch_quiet_ms if quiet_ms is None else quiet_ms
         self.max_wait_ms = settings.watch_max_wait_ms if max_wait_ms is None else max_wait_ms
         self.polling = settings.watch_polling if polling is None else polling
+        self.defer_passages = defer_passages
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._wake = threading.Event()
@@ -64,6 +70,11 @@ class CorpusWatcher:
         self.last_rebuild_seconds: float | None = None
         self.pending = False
         self.error: str | None = None
+        self.cancelled = 0  # rebuilds stopped because the corpus changed again (or the watcher stopped)
+        self.deferred: list[str] = []  # big files the follow-up build is indexing
+        self._follow_up = False  # a build deferred files: build again, without deferring
+        self._tokens: set[CancelToken] = set()  # the running builds', cancelled by the next change
+        self._carried: list[dict[str, str]] = []  # changes of a cancelled rebuild, shown with the one that lands
 
     def start(self) -> "CorpusWatcher":
         """Start watching in a daemon thread (returns self)."""
@@ -95,9 +106,10 @@ class CorpusWatcher:
         return self._ready.wait(timeout)
 
     def stop(self) -> None:
-        """Stop watching and wait for the thread (a running rebuild finishes first)."""
+        """Stop watching and wait for the thread (a running rebuild is cancelled)."""
         self._stop.set()
         self._wake.set()
+        self._cancel_running("the watcher is stopping")
         for thread in (self._thread, self._worker):
             if thread is not None:
                 thread.join(timeout=30)
@@ -164,12 +176,14 @@ class CorpusWatcher:
 
     def _catch_up(self) -> None:
         try:
-            stale = is_stale(self.corpus_dir, Path(self.settings.index_dir), self.maintainer.answerer.embedder.name)
+            stale = is_stale(self.corpus_dir, Path(self.settings.index_dir), self.maintainer.answerer.embedder.name,
+                             self.settings.max_file_bytes)
         except Exception:  # noqa: BLE001 - be safe: rebuild, the build reports its own errors
             stale = True
         if stale:
             logger.info("the index does not match %s; rebuilding before watching", self.corpus_dir)
-            self._rebuild([])
+            with self._running() as token:
+                self._rebuild([], token)
         self._unhide_dropped()
 
     def _on_changes(self, changes: set[tuple[Change, str]]) -> None:
@@ -191,22 +205,51 @@ class CorpusWatcher:
         with self._queue_lock:
             self._queued.extend(listed)
             self.pending = True
+        # The running build reads a corpus that is no longer there: stop it (it writes nothing, its vectors are
+        # kept) and build the new state, so a small change waits for the debounce and its own cost only.
+        shown = ", ".join(f"{c['change']} {c['path']}" for c in listed[:5]) + (" …" if len(listed) > 5 else "")
+        self._cancel_running(f"the corpus changed: {shown}")
         self._wake.set()
+
+    def _cancel_running(self, reason: str) -> None:
+        with self._queue_lock:
+            tokens = list(self._tokens)
+        for token in tokens:
+            token.cancel(reason)
+
+    @contextlib.contextmanager
+    def _running(self) -> Iterator[CancelToken]:
+        """A cancel token for one build, cancelled by changes seen while the build runs."""
+        token = CancelToken()
+        with self._queue_lock:
+            self._tokens.add(token)
+        try:
+            yield token
+        finally:
+            with self._queue_lock:
+                self._tokens.discard(token)
 
     def _work(self) -> None:
         while not self._stop.is_set():
             if not self._wake.wait(0.5):
                 continue
             self._wake.clear()
+            token = CancelToken()
             with self._queue_lock:
+                # Taken together: any change queued after this is sure to cancel the build that starts now.
                 listed, self._queued = self._queued, []
-            if self._stop.is_set():
-                break
+                follow_up, self._follow_up = self._follow_up and not listed, False
+                self._tokens.add(token)
             try:
-                self._rebuild(listed)
+                if self._stop.is_set():
+                    break
+                self._rebuild(listed, token, follow_up)
                 self._unhide_dropped()
             except Exception:  # noqa: BLE001 - keep watching; the next change retries
                 logger.exception("rebuild after corpus change failed")
+            finally:
+                with self._queue_lock:
+                    self._tokens.discard(token)
 
     def _hide_deleted(self, listed: list[dict[str, str]]) -> None:
         """Stop citing deleted files at once; the rebuild that drops them follows."""
@@ -233,24 +276,41 @@ class CorpusWatcher:
                 answerer.hidden_sources = frozenset(s for s in hidden
                                                     if s in indexed and not (self.corpus_dir / s).exists())
 
-    def _rebuild(self, listed: list[dict[str, str]]) -> None:
+    def _rebuild(self, listed: list[dict[str, str]], token: CancelToken | None = None, follow_up: bool = False) -> None:
+        """One build of the corpus as it is now; files with much to embed are deferred unless `follow_up`."""
         self.pending = True
-        self.last_changes = listed
+        changes = self._carried + listed
+        if not follow_up:
+            self.last_changes = changes
         started = time.perf_counter()
         try:
-            report = self.maintainer.rebuild_now()
+            with self.maintainer.build_options(cancel=token, defer_over=None if follow_up else self.defer_passages):
+                report = self.maintainer.rebuild_now()
         finally:
             with self._queue_lock:
-                self.pending = bool(self._queued)
-        self.rebuilds += 1
-        self.last_rebuild_seconds = round(time.perf_counter() - started, 3)
+                self.pending = bool(self._queued) or self._follow_up
         if report is None:
+            self.rebuilds += 1
             logger.error("rebuild after corpus change failed, still serving the previous index: %s",
                          self.maintainer.last_error)
             return
+        if report.cancelled:
+            self.cancelled += 1
+            self._carried = changes[-100:]  # what the build that lands will have taken in
+            return
+        self._carried = []
+        self.rebuilds += 1
+        self.last_rebuild_seconds = round(time.perf_counter() - started, 3)
         self.last_live_at = time.time()
         for source, why in sorted(report.skipped.items()):
             logger.warning("interview not indexed: %s: %s", source, why)
+        self.deferred = list(report.deferred)
+        if report.deferred:
+            logger.info("indexing %d big interview(s) in a follow-up build (the other changes are live): %s",
+                        len(report.deferred), ", ".join(report.deferred))
+            with self._queue_lock:
+                self._follow_up = self.pending = True
+            self._wake.set()
 
     def status(self) -> dict[str, Any]:
         """What the watcher saw last and when the result went live."""
@@ -261,6 +321,7 @@ class CorpusWatcher:
         return {"watching": alive, "corpus_dir": str(self.corpus_dir),
                 "polling": self.polling, "quiet_ms": self.quiet_ms, "max_wait_ms": self.max_wait_ms,
                 "batches": self.batches, "rebuilds": self.rebuilds, "pending": self.pending,
+                "cancelled": self.cancelled, "deferred": list(self.deferred),
                 "last_event_at": self.last_event_at, "last_changes": self.last_changes,
                 "last_live_at": self.last_live_at, "last_rebuild_seconds": self.last_rebuild_seconds,
                 "hidden_until_rebuilt": sorted(getattr(self.maintainer.answerer, "hidden_sources", ())),
