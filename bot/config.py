@@ -96,6 +96,9 @@ class Settings:
     torch_threads: int = 1  # intra-op threads per request in `qabot serve`; 0 = torch's default
     query_encoder: str = "onnx-int8"  # "onnx-int8" (int8 export), "onnx" (fp32) or "torch": how questions are embedded
     encoder_dir: Path | None = None  # where the ONNX export lives; None = INDEX_DIR/encoder
+    # Fitted fusion weights (bench/fit_weights.py writes bench/fitted-weights.json); None = the hand-set ranking
+    # and refusal rule, which the fitted ones did not beat out-of-fold (BENCHMARKS.md, "Fitted weights").
+    fusion_weights: Path | None = None
     workers: int = 1  # `qabot serve` processes sharing the port (each loads the index; one per core)
     answer_threads: int = 2  # questions one process answers at once; more wait their turn (1 with --workers)
     index_poll_ms: int = 2000  # how often a server looks for a generation written by another process
@@ -134,6 +137,7 @@ class Settings:
             watch_polling=_env_bool(env, "QABOT_WATCH_POLLING", False),
             torch_threads=_env_int(env, "QABOT_TORCH_THREADS", 1),
             encoder_dir=Path(env["QABOT_ENCODER_DIR"]) if env.get("QABOT_ENCODER_DIR") else None,
+            fusion_weights=Path(env["QABOT_FUSION_WEIGHTS"]) if env.get("QABOT_FUSION_WEIGHTS") else None,
             query_encoder=_env_choice(env, "QABOT_QUERY_ENCODER", ("onnx", "onnx-int8", "torch"), "onnx-int8"),
             workers=_env_positive(env, "QABOT_WORKERS", 1),
             answer_threads=_env_positive(env, "QABOT_ANSWER_THREADS", 2),

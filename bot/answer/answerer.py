@@ -16,8 +16,10 @@ from bot.ingest.chunking import Chunk
 from bot.config import Settings
 from bot.embed.embedders import Embedder, settings_embedder
 from bot.answer import quotes
-from bot.answer.coverage import assess, is_answered
+from bot.answer.coverage import Answerability, Evidence, assess, is_answered
+from bot.answer.relevance import RelevanceCut
 from bot.index.keyword import terms
+from bot.search.fusion import load_weights
 from bot.search.query import matches, spans_adopters
 from bot.search.retriever import Hit, Retrieval, Retriever
 from bot.ingest.text import normalize_space
@@ -251,6 +253,27 @@ def spread_citations(retrieval: Retrieval, top_k: int, per_interview: int = 1,
     return picked
 
 
+@dataclass
+class Plan:
+    """What `Answerer.plan` decided for one question, before any quote is picked."""
+
+    retriever: Retriever
+    retrieval: Retrieval
+    hits: list[Hit]  # the passages to cite
+    evidence: Evidence
+    answered: bool
+    across: bool = False  # a question across adopters: one citation per interview, none cut
+
+
+def _answerability(retriever: Retriever) -> Answerability | None:
+    """The refusal model fit with the retriever's fusion weights (None: the hand rule of coverage.py).
+    Parsed per question: a few microseconds, and it can never go stale when the weights are swapped."""
+    fusion = retriever.fusion
+    if fusion is None or not fusion.answerability:
+        return None
+    return Answerability.from_dict(fusion.answerability)
+
+
 class Answerer:
     """Answers questions from the current index generation; `reload()` swaps in a newer one."""
 
@@ -315,7 +338,7 @@ class Answerer:
                     aux = text_vectors(self.settings.index_dir, index.chunks, self.embedder)
                 except Exception as exc:  # noqa: BLE001 - passage vectors alone still answer
                     logger.warning("sentence vectors unavailable, ranking by passages only: %s", exc)
-            self._retriever = Retriever(index, self.embedder, aux=aux)
+            self._retriever = Retriever(index, self.embedder, aux=aux, fusion=load_weights(self.settings.fusion_weights))
         memory.trim()  # the previous generation's objects and the build's temporaries are freed now
         logger.info("index generation %s loaded: %d chunks", generation, len(index.chunks))
 
@@ -354,17 +377,15 @@ class Answerer:
         hits = self._current().search(query, k + 10 if hidden else k, project, adopter)
         return [Passage.from_hit(h) for h in hits if h.chunk.source not in hidden][:k]
 
-    def ask(self, question: str, top_k: int = 5, project: str | None = None,
-            adopter: str | None = None) -> Answer:
-        """Answer a question with verbatim, cited quotes, or say the interviews don't cover it."""
-        started = time.perf_counter()
+    def plan(self, question: str, top_k: int = 5, project: str | None = None,
+             adopter: str | None = None) -> Plan:
+        """Rank, choose the citations and weigh the evidence for a question (everything `ask` decides)."""
         hidden = self.hidden_sources  # read before the retriever: a file is unhidden only after its swap
         retriever = self._current()
         top_k = max(1, int(top_k))
         retrieval = retriever.retrieve(question, max(CANDIDATES, top_k), project, adopter, repeat_penalty=0.0)
         if hidden:
             retrieval = replace(retrieval, hits=[h for h in retrieval.hits if h.chunk.source not in hidden])
-        took = lambda: round((time.perf_counter() - started) * 1000, 1)  # noqa: E731
         # One adopter (named or filtered): its passages may all be cited; a question about adopters in the
         # plural gets one per interview; one about a described adopter up to PER_INTERVIEW_SINGLE.
         single = bool(adopter) or len(retrieval.scores.adopters) == 1
@@ -374,13 +395,30 @@ class Answerer:
         interviews = len({h.chunk.source for h in retrieval.hits})
         if interviews:
             per_interview = max(per_interview, -(-top_k // interviews))
-        if spans_adopters(question) and not single:
+        across = spans_adopters(question) and not single
+        if across:
             hits = spread_citations(retrieval, top_k, per_interview)
         else:
             hits = select_citations(retrieval, top_k, None if single else per_interview)
         evidence = assess(retriever, retrieval, hits, question=question, single=single)
-        if not hits or not is_answered(evidence):
-            logger.debug("not answered: %s", evidence)
+        model = _answerability(retriever)
+        answered = bool(hits) and (model.answered(evidence) if model is not None else is_answered(evidence))
+        if retriever.fusion is not None and retriever.fusion.relevance and not across:
+            # Cite only what is likely to hold evidence itself (relevance.py), after the evidence was weighed.
+            # A question across adopters keeps each interview's best passage: coverage is its point.
+            hits = RelevanceCut.from_dict(retriever.fusion.relevance).cut(hits)
+        return Plan(retriever, retrieval, hits, evidence, answered, across)
+
+    def ask(self, question: str, top_k: int = 5, project: str | None = None,
+            adopter: str | None = None) -> Answer:
+        """Answer a question with verbatim, cited quotes, or say the interviews don't cover it."""
+        started = time.perf_counter()
+        top_k = max(1, int(top_k))
+        planned = self.plan(question, top_k, project, adopter)
+        retriever, retrieval, hits = planned.retriever, planned.retrieval, planned.hits
+        took = lambda: round((time.perf_counter() - started) * 1000, 1)  # noqa: E731
+        if not planned.answered:
+            logger.debug("not answered: %s", planned.evidence)
             return not_covered(question, retrieval.hits[:top_k], took())
         scores = retrieval.scores
         # Project names are in nearly every sentence of their interviews: they don't point at the answer.

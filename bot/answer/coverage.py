@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
@@ -44,11 +45,22 @@ class Evidence:
     named: bool = False  # the question names an adopter or project of the corpus
     foreign_names: tuple[str, ...] = ()  # names asked about that the corpus lacks or the passages don't mention
     single: bool = False  # the question is about one adopter (named once, or the `adopter` filter)
+    top_fused: float = 0.0  # the best fused score (the ranking's own confidence)
+    fused_gap: float = 0.0  # how far the best fused score stands above the mean of the top ten
+    missing_rarity: float = 0.0  # idf of the rarest question word the top passages lack, over the highest idf
+    asks_quantity: bool = False  # "how many", "what percentage", "which version", "what latency" ...
+    quantity_in_top: bool = False  # the top passages state a number
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return asdict(self)
 
+
+# A question that asks for a number, a version or a measurement: answered only where a passage states one.
+_ASKS_QUANTITY = re.compile(r"\b(?:how\s+(?:many|much|long|big|large|fast|often)|what\s+(?:percentage|share|number|"
+                            r"version|release|level|latency|uptime|availability|size)|which\s+(?:version|release)|"
+                            r"by\s+what|p\d\d|percent)\b", re.IGNORECASE)
+_NUMBER = re.compile(r"\d")
 
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*")
 # Words that describe where someone is ("the Dutch bank", "a South American retailer"), not who.
@@ -94,6 +106,7 @@ def assess(retriever: Retriever, retrieval: Retrieval, hits: Sequence[Hit] | Non
             foreign.append(name)
     weights = {q: retriever.idf(q) for q in qterms}
     total = sum(weights.values())
+    ceiling = retriever.idf("\x00never-a-word") or 1.0  # the idf of a word no passage has
     covered = sum(w for q, w in weights.items() if q in present)
     missing = tuple(sorted((q for q in qterms if q not in present), key=lambda q: -weights[q]))
     return Evidence(
@@ -106,6 +119,12 @@ def assess(retriever: Retriever, retrieval: Retrieval, hits: Sequence[Hit] | Non
         named=bool(retrieval.scores.adopters or retrieval.scores.projects),
         foreign_names=tuple(foreign),
         single=single,
+        missing_rarity=max((weights[q] for q in missing), default=0.0) / ceiling,
+        asks_quantity=bool(_ASKS_QUANTITY.search(question)),
+        quantity_in_top=any(_NUMBER.search(h.chunk.text) for h in top),
+        top_fused=float(retrieval.hits[0].score) if retrieval.hits else 0.0,
+        fused_gap=(float(retrieval.hits[0].score) - sum(h.score for h in retrieval.hits[:10])
+                   / len(retrieval.hits[:10])) if retrieval.hits else 0.0,
     )
 
 
@@ -123,3 +142,53 @@ def is_answered(evidence: Evidence, thresholds: CoverageThresholds | None = None
         return False  # a detail the adopter's interview doesn't give
     return evidence.top_dense >= t.min_dense
 
+
+
+# What the answerability model reads from the evidence, in order.
+ANSWERABILITY_FEATURES = ("top_sentence", "top_dense", "term_coverage", "missing_share", "unknown_share",
+                          "log_terms", "named", "single", "foreign", "top_fused", "fused_gap", "missing_rarity",
+                          "quantity_gap")
+
+
+def evidence_features(e: Evidence) -> list[float]:
+    """The evidence as numbers, in `ANSWERABILITY_FEATURES` order."""
+    n = max(1, e.n_terms)
+    return [e.top_sentence, e.top_dense, e.term_coverage, len(e.missing) / n, len(e.unknown) / n,
+            math.log1p(e.n_terms), float(e.named), float(e.single), float(bool(e.foreign_names)),
+            e.top_fused, e.fused_gap, e.missing_rarity, float(e.asks_quantity and not e.quantity_in_top)]
+
+
+@dataclass(frozen=True)
+class Answerability:
+    """A logistic model of "the interviews answer this", fit on labelled answerable and unanswerable
+    questions (bench/fit_weights.py) and cut at the probability that keeps false refusals rare."""
+
+    coef: tuple[float, ...]
+    intercept: float
+    threshold: float
+    mean: tuple[float, ...]  # the features are standardised with the training questions' mean and spread
+    scale: tuple[float, ...]
+
+    def probability(self, e: Evidence) -> float:
+        """How likely the top passages answer the question."""
+        x = [(v - m) / s for v, m, s in zip(evidence_features(e), self.mean, self.scale)]
+        z = self.intercept + sum(c * v for c, v in zip(self.coef, x))
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+    def answered(self, e: Evidence) -> bool:
+        """True when the probability reaches the fitted cut."""
+        return self.probability(e) >= self.threshold
+
+    def to_dict(self) -> dict[str, Any]:
+        """The weights-file form."""
+        return {"features": list(ANSWERABILITY_FEATURES), "coef": [round(c, 5) for c in self.coef],
+                "intercept": round(self.intercept, 5), "threshold": round(self.threshold, 5),
+                "mean": [round(m, 5) for m in self.mean], "scale": [round(v, 5) for v in self.scale]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Answerability":
+        """Parse the weights-file form; a file fit on other features is refused."""
+        if tuple(d["features"]) != ANSWERABILITY_FEATURES:
+            raise ValueError("the answerability model was fit on other features; refit it (bench/fit_weights.py)")
+        return cls(tuple(d["coef"]), float(d["intercept"]), float(d["threshold"]), tuple(d["mean"]),
+                   tuple(d["scale"]))

@@ -20,6 +20,7 @@ from bot.index.store import LoadedIndex
 from bot.index.textvectors import AuxVectors
 from bot.index.tokencache import passage_tokens
 from bot.ingest.text import Sentence
+from bot.search.fusion import SIGNALS, FusionWeights, fuse
 from bot.search.query import (descriptions, embedding_query, matches, name_counts, name_key, names_in,
                               normalize_name, place_variants, scoped_projects, without_descriptions)
 
@@ -222,10 +223,11 @@ class Retriever:
     """Hybrid search over one loaded index generation."""
 
     def __init__(self, index: LoadedIndex, embedder: Embedder, params: RetrievalParams | None = None,
-                 aux: AuxVectors | None = None) -> None:
+                 aux: AuxVectors | None = None, fusion: FusionWeights | None = None) -> None:
         self.index = index
         self.embedder = embedder
         self.params = params or RetrievalParams()
+        self.fusion = fusion  # fitted weights (bot/search/weights.json); None: the hand-set params
         chunks = index.chunks
         n = len(chunks)
         self._vectors = np.asarray(index.vectors, dtype=np.float32)
@@ -418,6 +420,13 @@ class Retriever:
         """How rare a stemmed term is among the passages (highest for one no passage has)."""
         return self._body.idf(term)
 
+    def with_fusion(self, fusion: FusionWeights | None) -> "Retriever":
+        """A retriever over the same index ranking by other fusion weights (for fitting and comparisons)."""
+        clone = object.__new__(Retriever)
+        clone.__dict__.update(self.__dict__)
+        clone.fusion = fusion
+        return clone
+
     def with_params(self, **changes: float) -> "Retriever":
         """A retriever over the same index with some weights changed (for tuning and baselines)."""
         clone = object.__new__(Retriever)
@@ -429,6 +438,10 @@ class Retriever:
               project: str | None = None) -> Scores:
         """Scores of every chunk and sentence for `query` (`adopter`: the filter, ranked like a named one;
         `project`: the filter, which only a large index's candidate choice looks at)."""
+        if self.fusion is not None:
+            F, scores = self.features(query, query_vector, adopter, project)
+            scores.fused = fuse(F, self.fusion.vector())
+            return scores
         p = self.params
         n = len(self.index.chunks)
         qv = self.embedder.embed_query(embedding_query(query)) if query_vector is None else query_vector
@@ -548,6 +561,104 @@ class Retriever:
         return Scores(dense, sentence, body, fused, sentence_dense, sentence_kw, qterms, project_terms, adopters,
                       projects, interview_kw)
 
+    def features(self, query: str, query_vector: np.ndarray | None = None, adopter: str | None = None,
+                 project: str | None = None) -> tuple[np.ndarray, Scores]:
+        """Every passage's signals for `query` (columns in `fusion.SIGNALS` order) and the scores behind them
+        (`fused` left empty: `fuse` makes it from a weight vector)."""
+        p = self.params
+        n = len(self.index.chunks)
+        col = {name: i for i, name in enumerate(SIGNALS)}
+        F = np.zeros((n, len(SIGNALS)), dtype=np.float32)
+        qv = self.embedder.embed_query(embedding_query(query)) if query_vector is None else query_vector
+        adopters = names_in(query, self.adopter_names)
+        projects = names_in(query, self.project_names)
+        # A named adopter steers through `named`; its name would only add noise to keyword matching, and so
+        # would the project of "KServe adopters", which every passage in scope says.
+        named = set().union(*(self._adopter_terms.get(a, set()) for a in adopters))
+        named |= set().union(*(self._project_terms.get(s, set()) for s in scoped_projects(query, projects)))
+        described = set(terms(" ".join(descriptions(query)))) if not adopters else set()
+        if described:
+            # A demonym also matches its country: "the Italian retailer" is introduced as "... in Italy".
+            words = re.findall(r"[A-Za-z]+", " ".join(descriptions(query)))
+            described |= {t for w in words if w[:1].isupper() for v in place_variants(w) for t in terms(v)
+                          if t in self._profiles.vocab}
+        qterms = [t for t in terms(query) if t not in named]
+        if described:
+            qterms = [t for t in qterms if t not in described] or qterms
+        qv_pass = qv
+        if described:
+            # The description says who, not what: passage cosines use the question half without it.
+            stripped = self.embedder.embed_query(embedding_query(without_descriptions(query)))
+            mix = (1 - p.described_query) * np.asarray(qv, dtype=np.float32) + p.described_query * stripped
+            qv_pass = mix / (float(np.linalg.norm(mix)) or 1.0)
+        dense, F[:, col["dense"]] = self._dense(qv_pass)
+        body = self._body.scores(qterms)
+        F[:, col["body"]] = _z(body)
+        heading_kw = self._heading.scores(qterms)
+        F[:, col["heading"]] = _z(heading_kw)
+        sentence_kw = self._sentence_kw.scores(qterms) if self._sentence_kw is not None \
+            else np.zeros(0, dtype=np.float32)
+        if len(sentence_kw):
+            best_kw = np.zeros(n, dtype=np.float32)
+            np.maximum.at(best_kw, self._sentence_owner, sentence_kw)
+            F[:, col["sentence_kw"]] = _z(best_kw)
+        sentence, sentence_dense, heading_cos = dense, None, None
+        if self.aux is not None:
+            sentence_dense = _dot(self.aux.sentence_vectors, qv_pass)
+            best = np.full(n, -1.0, dtype=np.float32)
+            np.maximum.at(best, self._sentence_owner, sentence_dense)
+            sentence = np.where(best > -1.0, best, dense)  # a chunk without sentences keeps its cosine
+            heading_cos = _dot(self.aux.heading_vectors, qv_pass)
+            F[:, col["heading_dense"]] = _z(heading_cos)
+            F[:, col["sentence"]] = _z(sentence)
+        else:
+            F[:, col["sentence"]] = F[:, col["dense"]]
+        if len(self._centroids):
+            F[:, col["interview"]] = _z(_dot(self._centroids, qv))[self.doc_of]
+            F[:, col["profile"]] = _z(self._profiles.scores(qterms))[self.doc_of]
+        if described:
+            F[:, col["described"]] = _z(self._profiles.scores(sorted(described)))[self.doc_of]
+            if self.aux is not None and len(self._profile_sentences):
+                F[:, col["described_dense"]] = _z(self._description_match(descriptions(query)))[self.doc_of]
+        # Over whole interviews a project's name only says which project an interview is about (the project
+        # signal's job), so named projects' words are left out of this match.
+        pnames = set().union(*(self._project_terms.get(name, set()) for name in projects))
+        interview_kw = (_z(self._interviews.scores([t for t in qterms if t not in pnames]))
+                        if len(self._centroids) else np.zeros(0))
+        if len(interview_kw):
+            F[:, col["interview_kw"]] = interview_kw[self.doc_of]
+        named_rows = None
+        if adopter:
+            named_rows = np.array([matches(c, None, adopter) for c in self.index.chunks], dtype=bool)
+        elif adopters:
+            named_rows = np.isin(self._adopter_keys, list(adopters))
+        if named_rows is not None:
+            F[:, col["named"]] = named_rows
+            if named_rows.sum() > 2:
+                for name, x in (("local_dense", dense), ("local_sentence", sentence), ("local_body", body),
+                                ("local_heading", heading_kw)):
+                    F[named_rows, col[name]] = _z(x[named_rows])
+        if projects:
+            counts = {name: max(1, name_counts(query, name)) for name in projects}
+            total = sum(counts.values())
+            scoped = scoped_projects(query, projects)
+            for name, count in counts.items():
+                F[:, col["scope" if name in scoped else "project"]] += (count / total) * (self._project_keys == name)
+        if self._sampled_kw is not None:
+            # Large index: exact best-sentence BM25 only for the best candidates by everything else.
+            weights = self.fusion.vector() if self.fusion is not None else np.ones(len(SIGNALS), dtype=np.float32)
+            key = fuse(F, weights)
+            for wanted in (named_rows, self._project_filter(project)):
+                if wanted is not None:
+                    key = key + 1e6 * wanted  # a filtered question ranks only these
+            best_kw, mean, sd = self._sampled_kw.scores(qterms, body, key)
+            if sd > 1e-9:
+                F[:, col["sentence_kw"]] = np.clip((best_kw - mean) / sd, -Z_CAP, Z_CAP)
+        project_terms = set().union(*(self._project_terms.get(name, set()) for name in projects))
+        empty = np.zeros(0, dtype=np.float32)
+        return F, Scores(dense, sentence, body, empty, sentence_dense, sentence_kw, qterms, project_terms,
+                         adopters, projects, interview_kw)
+
     def _project_boost(self, query: str, projects: set[str]) -> np.ndarray:
         """What each passage gets for the projects the question names.
 
@@ -600,7 +711,8 @@ class Retriever:
                 return Retrieval([], s)
         order = rows[_top(s.fused[rows], max(k, self.params.candidates))]
         # Questions about one adopter keep its passages together; others spread across interviews.
-        penalty = self.params.repeat_penalty if repeat_penalty is None else repeat_penalty
+        default = self.fusion.repeat_penalty if self.fusion is not None else self.params.repeat_penalty
+        penalty = default if repeat_penalty is None else repeat_penalty
         if len(s.adopters) == 1 or adopter:
             penalty = 0.0
         picked = self._diversify(order, s.fused, k, penalty)

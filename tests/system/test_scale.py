@@ -113,8 +113,8 @@ def test_unchanged_files_are_neither_parsed_nor_hashed(fake_settings, monkeypatc
     build(corpus, index_dir, FakeEmbedder())
     parsed, hashed = [], []
     real_parse, real_hash = indexer.parse_file, indexer.file_sha256
-    monkeypatch.setattr(indexer, "parse_file", lambda p, c: parsed.append(p.name) or real_parse(p, c))
-    monkeypatch.setattr(indexer, "file_sha256", lambda p: hashed.append(p.name) or real_hash(p))
+    monkeypatch.setattr(indexer, "parse_file", lambda p, c, *a, **k: parsed.append(p.name) or real_parse(p, c, *a, **k))
+    monkeypatch.setattr(indexer, "file_sha256", lambda p, *a, **k: hashed.append(p.name) or real_hash(p, *a, **k))
     new = corpus / "knative" / "knative-adopter-interview-newco.md"
     new.write_text("# Knative Adopter Interview - Newco\n\n## Motivation\n\n### Why?\n\nBecause.\n")
     report = build(corpus, index_dir, FakeEmbedder())
