@@ -103,6 +103,7 @@ class Settings:
     answer_threads: int = 2  # questions one process answers at once; more wait their turn (1 with --workers)
     index_poll_ms: int = 2000  # how often a server looks for a generation written by another process
     max_header_bytes: int = 64 * 1024  # largest request head (request line + headers) `qabot serve` reads; 431 above
+    max_header_count: int = 100  # most header fields in one request head; 431 above
     header_timeout_s: float = 10.0  # seconds a client gets to send a whole request head before it is disconnected
     max_file_bytes: int = 4 * 1024 * 1024  # a bigger interview file is skipped unread (the largest real one: 13 KB)
     max_passages_per_file: int = 200  # an interview that makes more passages is skipped (the largest real one: 22)
@@ -143,6 +144,7 @@ class Settings:
             answer_threads=_env_positive(env, "QABOT_ANSWER_THREADS", 2),
             index_poll_ms=_env_positive(env, "QABOT_INDEX_POLL_MS", 2000),
             max_header_bytes=_env_positive(env, "QABOT_MAX_HEADER_BYTES", 64 * 1024),
+            max_header_count=_env_positive(env, "QABOT_MAX_HEADER_COUNT", 100),
             header_timeout_s=_env_seconds(env, "QABOT_HEADER_TIMEOUT_S", 10.0),
             max_file_bytes=_env_positive(env, "QABOT_MAX_FILE_BYTES", 4 * 1024 * 1024),
             max_passages_per_file=_env_positive(env, "QABOT_MAX_PASSAGES_PER_FILE", 200),

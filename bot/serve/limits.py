@@ -36,9 +36,12 @@ class HeadLimitedProtocol(HttpToolsProtocol):
 
     def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any],
                  _loop: asyncio.AbstractEventLoop | None = None, *, max_header_bytes: int = 64 * 1024,
+                 max_header_count: int = 100,
                  header_timeout: float = 10.0) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.max_header_bytes = max_header_bytes
+        self.max_header_count = max_header_count
+        self._head_fields = 0  # header fields of the current head
         self.header_timeout = header_timeout
         self._head_deadline: asyncio.TimerHandle | None = None
         self._head_received: int | None = 0  # bytes received since the current head began; None between heads
@@ -70,6 +73,7 @@ class HeadLimitedProtocol(HttpToolsProtocol):
         if self._head_received is None:
             self._head_received = 0
         self._head_parsed = 0
+        self._head_fields = 0
         self._arm_head_deadline()
 
     def on_url(self, url: bytes) -> None:
@@ -77,6 +81,11 @@ class HeadLimitedProtocol(HttpToolsProtocol):
         super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_fields += 1
+        if self._head_fields > self.max_header_count:
+            # Many tiny headers cost more per byte than one big one (a dict entry and a tuple each).
+            self._head_too_large = True
+            raise _HeadTooLarge
         self._count_parsed(len(name) + len(value) + 4)  # ": " and CRLF
         super().on_header(name, value)
 
@@ -110,7 +119,8 @@ class HeadLimitedProtocol(HttpToolsProtocol):
             self.cycle.keep_alive = False
             return
         logger.info("refused a request head over %d bytes from %s", self.max_header_bytes, self.client)
-        body = f"Request header fields too large (over {self.max_header_bytes} bytes)".encode()
+        body = (f"Request header fields too large (over {self.max_header_bytes} bytes or "
+                f"{self.max_header_count} fields)").encode()
         content = [STATUS_LINE[431]]
         for name, value in self.server_state.default_headers:
             content.extend([name, b": ", value, b"\r\n"])
@@ -147,4 +157,5 @@ def http_limits(settings: Settings) -> dict[str, Any]:
     uvicorn calls `http` to make each connection's protocol; a partial carries the limits and, unlike a
     class made on the fly, pickles by name into `--workers` processes."""
     return {"http": functools.partial(HeadLimitedProtocol, max_header_bytes=settings.max_header_bytes,
+                                      max_header_count=settings.max_header_count,
                                       header_timeout=settings.header_timeout_s)}

@@ -153,13 +153,13 @@ def test_qabot_serve_puts_the_limits_on_uvicorn(fake_settings: Settings, fake_an
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from bot.serve import server, workers
 
-    limited = fake_settings.replace(max_header_bytes=4096, header_timeout_s=1.5, torch_threads=0)
+    limited = fake_settings.replace(max_header_bytes=4096, max_header_count=20, header_timeout_s=1.5, torch_threads=0)
     seen: dict = {}
     monkeypatch.setattr(server, "_configure_logging", lambda level: None)  # leave the test's logging alone
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(kwargs))
     server.run_server(limited)
     assert seen["http"].func is HeadLimitedProtocol
-    assert seen["http"].keywords == {"max_header_bytes": 4096, "header_timeout": 1.5}
+    assert seen["http"].keywords == {"max_header_bytes": 4096, "max_header_count": 20, "header_timeout": 1.5}
 
     # --workers: the Config goes pickled to each spawned worker, and the limits with it.
     monkeypatch.setattr(workers, "run_workers", lambda config: seen.update(config=config) or 0)
@@ -167,7 +167,7 @@ def test_qabot_serve_puts_the_limits_on_uvicorn(fake_settings: Settings, fake_an
     server.run_server(limited.replace(workers=2, port=8125))
     http = pickle.loads(pickle.dumps(seen["config"])).http
     assert http.func is HeadLimitedProtocol
-    assert http.keywords == {"max_header_bytes": 4096, "header_timeout": 1.5}
+    assert http.keywords == {"max_header_bytes": 4096, "max_header_count": 20, "header_timeout": 1.5}
 
 
 # --- request head limits on a real server --------------------------------------------------------------
@@ -275,6 +275,12 @@ def test_a_request_head_over_the_limit_gets_431(fake_settings: Settings, fake_an
         with _connect(port) as sock:  # the same in many small headers
             sock.sendall(_head(b"".join(b"X-%d: %s\r\n" % (i, b"b" * 60) for i in range(limit // 60))))
             assert _reply(sock).startswith(b"HTTP/1.1 431")
+        with _connect(port) as sock:  # many tiny headers, far under the byte limit: over the field count
+            sock.sendall(_head(b"".join(b"X-%d: b\r\n" % i for i in range(fake_settings.max_header_count + 1))))
+            assert _reply(sock).startswith(b"HTTP/1.1 431")
+        with _connect(port) as sock:  # ... and at the count: answered
+            sock.sendall(_head(b"".join(b"X-%d: b\r\n" % i for i in range(fake_settings.max_header_count - 5))))
+            assert _reply(sock).startswith(b"HTTP/1.1 200")
         with _connect(port) as sock:  # a long request line is part of the head too
             sock.sendall(b"GET /healthz?" + b"q" * (limit + 10) + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             assert _reply(sock).startswith(b"HTTP/1.1 431")
