@@ -443,7 +443,6 @@ class Retriever:
             scores.fused = fuse(F, self.fusion.vector())
             return scores
         p = self.params
-        n = len(self.index.chunks)
         qv = self.embedder.embed_query(embedding_query(query)) if query_vector is None else query_vector
         adopters = names_in(query, self.adopter_names)
         projects = names_in(query, self.project_names)
@@ -474,17 +473,10 @@ class Retriever:
         heading_kw = self._heading.scores(qterms)
         fused = p.dense * dense_z + p.body * _z(body) + p.heading * _z(heading_kw)
         if p.sentence_kw and len(sentence_kw):
-            best_kw = np.zeros(n, dtype=np.float32)
-            np.maximum.at(best_kw, self._sentence_owner, sentence_kw)
-            fused += p.sentence_kw * _z(best_kw)
+            fused += p.sentence_kw * _z(self._best_sentence_kw(sentence_kw))
         later: list[np.ndarray] = []  # what is added after the best-sentence BM25, in this order
-        sentence, sentence_dense, heading_cos = dense, None, None
-        if self.aux is not None:
-            sentence_dense = _dot(self.aux.sentence_vectors, qv_pass)
-            best = np.full(n, -1.0, dtype=np.float32)
-            np.maximum.at(best, self._sentence_owner, sentence_dense)
-            sentence = np.where(best > -1.0, best, dense)  # a chunk without sentences keeps its cosine
-            heading_cos = _dot(self.aux.heading_vectors, qv_pass)
+        sentence, sentence_dense, heading_cos = self._sentence_signals(qv_pass, dense)
+        if heading_cos is not None:
             later.append(p.heading_dense * _z(heading_cos))
         later.append(p.sentence * (_z(sentence) if sentence_dense is not None else dense_z))
         if p.interview and len(self._centroids):
@@ -561,6 +553,24 @@ class Retriever:
         return Scores(dense, sentence, body, fused, sentence_dense, sentence_kw, qterms, project_terms, adopters,
                       projects, interview_kw)
 
+    def _best_sentence_kw(self, sentence_kw: np.ndarray) -> np.ndarray:
+        """Per chunk: the BM25 of its best-matching sentence."""
+        best_kw = np.zeros(len(self.index.chunks), dtype=np.float32)
+        np.maximum.at(best_kw, self._sentence_owner, sentence_kw)
+        return best_kw
+
+    def _sentence_signals(self, qv: np.ndarray, dense: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Per chunk the best sentence cosine (its passage cosine without sentence vectors), per sentence the
+        cosine, and per chunk the cosine of its question heading (both None without sentence vectors)."""
+        if self.aux is None:
+            return dense, None, None
+        sentence_dense = _dot(self.aux.sentence_vectors, qv)
+        best = np.full(len(self.index.chunks), -1.0, dtype=np.float32)
+        np.maximum.at(best, self._sentence_owner, sentence_dense)
+        sentence = np.where(best > -1.0, best, dense)  # a chunk without sentences keeps its cosine
+        return sentence, sentence_dense, _dot(self.aux.heading_vectors, qv)
+
     def features(self, query: str, query_vector: np.ndarray | None = None, adopter: str | None = None,
                  project: str | None = None) -> tuple[np.ndarray, Scores]:
         """Every passage's signals for `query` (columns in `fusion.SIGNALS` order) and the scores behind them
@@ -599,16 +609,9 @@ class Retriever:
         sentence_kw = self._sentence_kw.scores(qterms) if self._sentence_kw is not None \
             else np.zeros(0, dtype=np.float32)
         if len(sentence_kw):
-            best_kw = np.zeros(n, dtype=np.float32)
-            np.maximum.at(best_kw, self._sentence_owner, sentence_kw)
-            F[:, col["sentence_kw"]] = _z(best_kw)
-        sentence, sentence_dense, heading_cos = dense, None, None
-        if self.aux is not None:
-            sentence_dense = _dot(self.aux.sentence_vectors, qv_pass)
-            best = np.full(n, -1.0, dtype=np.float32)
-            np.maximum.at(best, self._sentence_owner, sentence_dense)
-            sentence = np.where(best > -1.0, best, dense)  # a chunk without sentences keeps its cosine
-            heading_cos = _dot(self.aux.heading_vectors, qv_pass)
+            F[:, col["sentence_kw"]] = _z(self._best_sentence_kw(sentence_kw))
+        sentence, sentence_dense, heading_cos = self._sentence_signals(qv_pass, dense)
+        if heading_cos is not None:
             F[:, col["heading_dense"]] = _z(heading_cos)
             F[:, col["sentence"]] = _z(sentence)
         else:
