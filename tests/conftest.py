@@ -119,3 +119,18 @@ def fake_slack():
     yield fake
     fake.settle(quiet=0.1)  # let work still running after the test finish against a live server
     fake.stop()
+
+
+@pytest.fixture
+def watching(fake_answerer):
+    """A maintainer and a running watcher over the fixture corpus (quiet 200 ms)."""
+    from bot.serve.maintainer import IndexMaintainer
+    from bot.serve.watch import CorpusWatcher
+
+    maintainer = IndexMaintainer(fake_answerer, poll_seconds=0)
+    watcher = CorpusWatcher(fake_answerer.settings, maintainer, quiet_ms=200, max_wait_ms=3000)
+    maintainer.watcher = watcher
+    watcher.start()
+    assert watcher.wait_ready(10)
+    yield maintainer, watcher
+    watcher.stop()

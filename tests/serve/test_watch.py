@@ -16,7 +16,7 @@ from bot.answer.answerer import Answerer
 from bot.config import Settings
 from bot.ingest.files import CorpusError
 from bot.serve.maintainer import IndexMaintainer
-from bot.serve.watch import CorpusWatcher, InterviewFilter, start_watching
+from bot.serve.watch import InterviewFilter, start_watching
 
 
 def interview(adopter: str, fact: str, project: str = "Knative") -> str:
@@ -39,18 +39,6 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> float:
 def sources(answerer: Answerer, query: str, k: int = 3) -> list[str]:
     """The sources of the top-k passages for a query."""
     return [p.source for p in answerer.search(query, k)]
-
-
-@pytest.fixture
-def watching(fake_answerer: Answerer):
-    """A maintainer and a running watcher over the fixture corpus (quiet 200 ms)."""
-    maintainer = IndexMaintainer(fake_answerer, poll_seconds=0)
-    watcher = CorpusWatcher(fake_answerer.settings, maintainer, quiet_ms=200, max_wait_ms=3000)
-    maintainer.watcher = watcher
-    watcher.start()
-    assert watcher.wait_ready(10)
-    yield maintainer, watcher
-    watcher.stop()
 
 
 def test_added_file_becomes_searchable_and_status_says_what_changed(watching, fake_answerer: Answerer) -> None:

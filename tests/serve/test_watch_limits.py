@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -13,8 +12,6 @@ from bot.answer.answerer import Answerer
 from bot.embed.embedders import FakeEmbedder
 from bot.index import generations, store
 from bot.index.build import BuildCancelled, BuildMemo, CancelToken, build
-from bot.serve.maintainer import IndexMaintainer
-from bot.serve.watch import CorpusWatcher
 
 BIG = "knative/knative-adopter-interview-bigco.md"
 SMALL = "knative/knative-adopter-interview-tinyco.md"
@@ -61,18 +58,6 @@ def slow_embedding(monkeypatch: pytest.MonkeyPatch, embedder: FakeEmbedder, per_
 def indexed(answerer: Answerer, source: str) -> bool:
     """True when the served generation holds `source`."""
     return source in answerer.index.manifest.files
-
-
-@pytest.fixture
-def watching(fake_answerer: Answerer):
-    """A maintainer and a running watcher over the fixture corpus (quiet 200 ms)."""
-    maintainer = IndexMaintainer(fake_answerer, poll_seconds=0)
-    watcher = CorpusWatcher(fake_answerer.settings, maintainer, quiet_ms=200, max_wait_ms=3000)
-    maintainer.watcher = watcher
-    watcher.start()
-    assert watcher.wait_ready(10)
-    yield maintainer, watcher
-    watcher.stop()
 
 
 def test_small_file_goes_live_while_a_slow_build_is_cancelled_and_its_file_deleted(
