@@ -7,7 +7,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from bot.index import memory
 from bot.index import store
@@ -104,11 +104,13 @@ class Answer:
     citations: list[Citation]
     took_ms: float
     related: list[Passage] = field(default_factory=list)
+    resolved_question: str = ""  # the standalone question answered (a follow-up resolved); "" = `question`
 
     def to_dict(self) -> dict[str, Any]:
         """The HTTP /ask body."""
         return {
             "question": self.question,
+            "resolved_question": self.resolved_question or self.question,
             "answer": self.answer,
             "answered": self.answered,
             "citations": [c.to_dict() for c in self.citations],
@@ -410,8 +412,10 @@ class Answerer:
         return Plan(retriever, retrieval, hits, evidence, answered, across)
 
     def ask(self, question: str, top_k: int = 5, project: str | None = None,
-            adopter: str | None = None) -> Answer:
-        """Answer a question with verbatim, cited quotes, or say the interviews don't cover it."""
+            adopter: str | None = None, history: Sequence[str] = ()) -> Answer:
+        """Answer a question with verbatim, cited quotes, or say the interviews don't cover it.
+
+        `history` holds the conversation's earlier questions, oldest first (follow-up resolution uses it)."""
         started = time.perf_counter()
         top_k = max(1, int(top_k))
         planned = self.plan(question, top_k, project, adopter)

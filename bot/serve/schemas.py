@@ -39,6 +39,8 @@ class AskResponse(BaseModel):
     """The answer: text with `[n]` markers, one citation per marker; `related` when not answered."""
 
     question: str
+    resolved_question: str = Field(description="The standalone question answered: `question` itself, or a "
+                                               "follow-up resolved against `history`.")
     answer: str
     answered: bool
     citations: list[CitationOut]
