@@ -18,6 +18,7 @@ import random
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -67,15 +68,16 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-def _ready(port: int, workers: int = 1) -> bool:
-    """True when /readyz on `port` answers 200 (a 503 raises, as urllib does), with `serve --workers N` once it
-    counts all N workers ready (until then the ready ones take every new connection)."""
-    import json
+def _ready(port: int, workers: int = 1, log: Path | None = None) -> bool:
+    """True when /readyz on `port` answers 200 (a 503 raises, as urllib does), with `serve --workers N` once the
+    log shows all N workers started (a worker accepts only once its index is loaded; until then the started
+    ones take every connection)."""
     import urllib.request
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
-        body = json.loads(r.read())
-        return r.status == 200 and (workers == 1 or body.get("workers_ready") == workers)
+        if r.status != 200:
+            return False
+    return workers == 1 or (log is not None and log.read_text().count("Application startup complete") >= workers)
 
 
 def start_server(index: Path, corpus: Path, port: int, watch: bool = False,
@@ -83,6 +85,8 @@ def start_server(index: Path, corpus: Path, port: int, watch: bool = False,
                  ready_within: float = 300) -> tuple[subprocess.Popen, float]:
     """Start `qabot serve` (`--workers N`) and wait for /readyz from every worker; return the process and the
     seconds to ready."""
+    if workers > 1 and log is None:  # the workers' "Application startup complete" lines say when all are ready
+        log = Path(tempfile.mkstemp(prefix="qabot-serve-", suffix=".log")[1])
     env = {**os.environ, "QABOT_INDEX_DIR": str(index), "QABOT_CORPUS_DIR": str(corpus), "HF_HUB_OFFLINE": "1",
            "QABOT_LOG_LEVEL": "INFO" if log else "WARNING", **(extra_env or {})}
     cmd = [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers",
@@ -97,7 +101,7 @@ def start_server(index: Path, corpus: Path, port: int, watch: bool = False,
             tail = log.read_text()[-2000:] if log else "(run with a log file to see why)"
             raise SystemExit(f"qabot serve exited with {proc.returncode}: {tail}")
         try:
-            if _ready(port, workers):
+            if _ready(port, workers, log):
                 return proc, time.perf_counter() - started
         except OSError:
             pass

@@ -1,5 +1,6 @@
 """The HTTP API and web page: `create_app(settings, answerer=None)` (FastAPI)."""
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -31,7 +32,6 @@ from bot.serve.schemas import (MAX_FILTER_CHARS, MAX_SEARCH_K, NOT_BLANK, AskRes
 from bot.serve.observe import ApiMetrics, HeadAsGet, ObserveRequests, SecurityHeaders
 from bot.config import Settings
 from bot.serve.maintainer import IndexMaintainer
-from bot.serve.workers import READY_KEY, WORKERS_READY_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -155,8 +155,13 @@ def _load_index(answerer: Answerer, maintainer: IndexMaintainer, state: Any) -> 
 
 
 def create_app(settings: Settings, answerer: Answerer | None = None, *,
-               maintainer: IndexMaintainer | None = None, poll_seconds: float | None = None) -> FastAPI:
-    """The FastAPI app: JSON API, admin, metrics, the chat page, and Slack events when configured."""
+               maintainer: IndexMaintainer | None = None, poll_seconds: float | None = None,
+               load_before_serving: bool = False) -> FastAPI:
+    """The FastAPI app: JSON API, admin, metrics, the chat page, and Slack events when configured.
+
+    With `load_before_serving` the index is loaded during the lifespan startup, so the server accepts no
+    connection before it can answer (each `serve --workers` process); otherwise it loads in the background
+    and /readyz says 503 meanwhile (one process: /healthz answers from the first moment)."""
     answerer = answerer or Answerer(settings)
     if poll_seconds is None:
         poll_seconds = settings.index_poll_ms / 1000
@@ -166,12 +171,13 @@ def create_app(settings: Settings, answerer: Answerer | None = None, *,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        loader = threading.Thread(target=_load_index, args=(answerer, maintainer, app.state),
-                                  name="qabot-load-index", daemon=True)
-        loader.start()
+        if load_before_serving:  # uvicorn starts accepting only once this startup is complete
+            await asyncio.to_thread(_load_index, answerer, maintainer, app.state)
+        else:
+            threading.Thread(target=_load_index, args=(answerer, maintainer, app.state), name="qabot-load-index",
+                             daemon=True).start()
         try:
-            # Shared with the server: `serve --workers` sends new connections to workers that are ready.
-            yield {READY_KEY: lambda: answerer.ready}
+            yield {}
         finally:
             maintainer.stop()
             slots.close()
@@ -249,21 +255,16 @@ def create_app(settings: Settings, answerer: Answerer | None = None, *,
 
     @app.get("/readyz", response_model=ReadyResponse, responses={503: {"model": ReadyResponse}},
              tags=["operations"])
-    async def readyz(request: Request) -> Any:
-        """200 once an index is loaded, else 503 with the reason (with `serve --workers`: how many are ready)."""
-        counted = request.scope.get("state", {}).get(WORKERS_READY_KEY)
-        ready_workers, workers = counted() if counted else (None, None)
-        single = {"workers", "workers_ready"} if counted is None else None  # one process: not in the JSON
+    async def readyz() -> Any:
+        """200 once an index is loaded, else 503 with the reason."""
         if answerer.ready:
             index = answerer.index
             watch = maintainer.watcher.status() if maintainer.watcher is not None else {}
             body = ReadyResponse(ready=True, generation=index.generation, chunks=len(index.chunks),
-                                 interviews=len(index.manifest.files), workers=workers, workers_ready=ready_workers,
-                                 detail=watch.get("error"))
+                                 interviews=len(index.manifest.files), detail=watch.get("error"))
         else:
-            body = ReadyResponse(ready=False, detail=app.state.load_error or "the index is loading", workers=workers,
-                                 workers_ready=ready_workers)
-        return JSONResponse(body.model_dump(exclude=single), status_code=200 if body.ready else 503)
+            body = ReadyResponse(ready=False, detail=app.state.load_error or "the index is loading")
+        return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
 
     @app.get("/metrics", response_class=Response, tags=["operations"],
              responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})

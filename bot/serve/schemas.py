@@ -119,8 +119,6 @@ class ReadyResponse(BaseModel):
     chunks: int = 0
     interviews: int = 0
     detail: str | None = None
-    workers: int | None = None  # `serve --workers N`: N, and how many of them are ready (others get no new
-    workers_ready: int | None = None  # connections while one is ready); absent with one process
 
 
 class ReindexResponse(BaseModel):

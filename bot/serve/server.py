@@ -61,7 +61,9 @@ def _start_watching(settings: Settings, maintainer: object) -> object:
 
 
 def worker_app() -> object:
-    """The app of one `qabot serve --workers N` process, from the settings the parent put in the environment."""
+    """The app of one `qabot serve --workers N` process, from the settings the parent put in the environment.
+
+    It loads its index during startup, so uvicorn has it accept connections only once it can answer."""
     from bot.serve.app import create_app
     from bot.config import get_settings
 
@@ -69,8 +71,8 @@ def worker_app() -> object:
     _configure_logging(settings.log_level)
     _limit_torch_threads(settings.torch_threads)
     try:
-        return create_app(settings)
-    except ConfigError as exc:  # e.g. Slack half configured: say why once, and stop (bot.serve.workers sees the code)
+        return create_app(settings, load_before_serving=True)
+    except ConfigError as exc:  # checked by the parent already; uvicorn's supervisor stops on this exit code
         from uvicorn.config import STARTUP_FAILURE
 
         logger.error("qabot serve cannot start: %s", exc)
@@ -78,18 +80,23 @@ def worker_app() -> object:
 
 
 def _run_workers(settings: Settings, watch: bool) -> None:
-    """N processes accept on one port, each with its own copy of the index (and its own GIL).
+    """N uvicorn worker processes accept on one port, each with its own copy of the index (and its own GIL).
 
-    Workers never write the index: with --watch this (parent) process watches the corpus and builds new
-    generations, and every worker picks each one up through its index poll (QABOT_INDEX_POLL_MS)."""
+    uvicorn's supervisor replaces a worker that dies and stops when one cannot start its app. Workers never write
+    the index: with --watch this (parent) process watches the corpus and builds new generations, and every worker
+    picks each one up through its index poll (QABOT_INDEX_POLL_MS)."""
     import uvicorn
 
     from bot.answer.answerer import Answerer
     from bot.embed.embedders import settings_embedder
     from bot.index.build import build, prepare_query_encoder
+    from bot.serve.app import create_app
     from bot.serve.maintainer import IndexMaintainer
-    from bot.serve.workers import run_workers
 
+    try:  # e.g. SLACK_SIGNING_SECRET without SLACK_BOT_TOKEN: say so once here, not once per worker
+        create_app(settings)
+    except ConfigError as exc:
+        raise ServeError(f"qabot serve cannot start: {exc}") from exc
     # Spawned workers read their settings from the environment: pass on what the command line changed.
     os.environ.update(QABOT_HOST=settings.host, QABOT_PORT=str(settings.port), QABOT_LOG_LEVEL=settings.log_level,
                       QABOT_CORPUS_DIR=str(settings.corpus_dir), QABOT_INDEX_DIR=str(settings.index_dir),
@@ -113,14 +120,9 @@ def _run_workers(settings: Settings, watch: bool) -> None:
         prepare_query_encoder(settings_embedder(settings))
     logger.info("qabot serving on http://%s:%d with %d worker processes (corpus %s, index %s)", settings.host,
                 settings.port, settings.workers, settings.corpus_dir, settings.index_dir)
-    config = uvicorn.Config("bot.serve.server:worker_app", factory=True, workers=settings.workers, host=settings.host,
-                            port=settings.port, access_log=False, log_level="info", log_config=None,
-                            **http_limits(settings))
     try:
-        code = run_workers(config)  # least-connections balancing across the workers (bot/serve/workers.py)
-        if code:
-            raise ServeError(f"qabot serve stopped: a worker process could not start (exit code {code}); "
-                             "see the log above")
+        uvicorn.run("bot.serve.server:worker_app", factory=True, workers=settings.workers, host=settings.host,
+                    port=settings.port, access_log=False, log_level="info", log_config=None, **http_limits(settings))
     finally:
         stop = getattr(watcher, "stop", None)
         if callable(stop):

@@ -30,9 +30,9 @@ QUESTIONS = [
 def test_query_encoder_setting_is_checked() -> None:
     assert Settings.from_env({}).query_encoder == "onnx-int8"
     assert Settings.from_env({"QABOT_QUERY_ENCODER": "Torch"}).query_encoder == "torch"
-    with pytest.raises(ConfigError, match="QABOT_QUERY_ENCODER must be one of onnx, onnx-int8, torch"):
+    with pytest.raises(ConfigError, match="QABOT_QUERY_ENCODER: Input should be 'onnx', 'onnx-int8' or 'torch'"):
         Settings.from_env({"QABOT_QUERY_ENCODER": "gpu"})
-    assert Settings(index_dir=Path("ix")).encoder_folder == Path("ix/encoder")
+    assert Settings.from_env({"QABOT_INDEX_DIR": "ix"}).encoder_folder == Path("ix/encoder")
     assert Settings.from_env({"QABOT_ENCODER_DIR": "/models"}).encoder_folder == Path("/models")
 
 
