@@ -15,7 +15,7 @@ from bot.index import generations
 from bot.ingest.chunking import Chunk
 from bot.config import Settings
 from bot.embed.embedders import Embedder, settings_embedder
-from bot.answer import quotes
+from bot.answer import citations, quotes
 from bot.answer.coverage import Answerability, Evidence, assess, is_answered
 from bot.answer.relevance import RelevanceCut
 from bot.index.keyword import terms
@@ -409,6 +409,10 @@ class Answerer:
             # Cite only what is likely to hold evidence itself (relevance.py), after the evidence was weighed.
             # A question across adopters keeps each interview's best passage: coverage is its point.
             hits = RelevanceCut.from_dict(retriever.fusion.relevance).cut(hits)
+        else:  # cite what carries the question's words (citations.py); the evidence was weighed on all
+            scores = retrieval.scores
+            hits = citations.cite(retriever, hits, [t for t in scores.query_terms if t not in scores.name_terms],
+                                  across)
         return Plan(retriever, retrieval, hits, evidence, answered, across)
 
     def ask(self, question: str, top_k: int = 5, project: str | None = None,

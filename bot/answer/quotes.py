@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -18,6 +19,9 @@ MAX_SENTENCES = 3
 SHORT_WORDS = 20  # a quote shorter than this takes its best neighbour along ("5+ years. Started in 2019.")
 NEIGHBOUR_GAP = 0.1  # a neighbour scoring within this of the best sentence joins the quote
 COVERAGE_WEIGHT = 0.5  # share of question words in a sentence, added to its cosine
+# A new list item ("* ", "- ", "+ ", "• ", "1. ", "2) ") at the start of a line between two sentences: a short
+# quote does not take a weak neighbour across it ("Throughput and latency * Scale to zero is particularly useful").
+_ITEM_BREAK = re.compile(r"\n[ \t]*(?:[*+\-\u2022]|\d{1,3}[.)])[ \t]")
 
 
 @dataclass(frozen=True)
@@ -59,8 +63,12 @@ def sentence_scores(sentences: Sequence[Sentence], question_terms: Sequence[str]
     return cover + 0.01 * np.array([min(len(words(s.text)), 20) / 20 for s in sentences], dtype=np.float32)
 
 
-def choose(scores: np.ndarray, sentences: Sequence[Sentence], max_sentences: int = MAX_SENTENCES) -> tuple[int, int]:
-    """The [first, last] sentence positions of the quote: the best sentence, grown by close neighbours."""
+def choose(scores: np.ndarray, sentences: Sequence[Sentence], max_sentences: int = MAX_SENTENCES,
+           apart: Sequence[bool] | None = None) -> tuple[int, int]:
+    """The [first, last] sentence positions of the quote: the best sentence, grown by close neighbours.
+
+    `apart[i]` is True when sentence i+1 starts a new list item: a short quote does not take that neighbour
+    along unless it scores close to the best (another item that answers too)."""
     best = int(np.argmax(scores))
     first = last = best
     size = len(raw_words(sentences[best].text))  # words in sentences first..last (raw: only counted)
@@ -70,7 +78,8 @@ def choose(scores: np.ndarray, sentences: Sequence[Sentence], max_sentences: int
             break
         # The better-scoring neighbour; on a tie the following sentence, which usually explains.
         nxt = max(options, key=lambda i: (scores[i], i > last))
-        if size >= SHORT_WORDS and scores[nxt] < scores[best] - NEIGHBOUR_GAP:
+        crosses_item = apart is not None and apart[min(nxt, last)]
+        if (size >= SHORT_WORDS or crosses_item) and scores[nxt] < scores[best] - NEIGHBOUR_GAP:
             break
         first, last = min(first, nxt), max(last, nxt)
         size += len(raw_words(sentences[nxt].text))
@@ -87,8 +96,10 @@ def pick_quote(chunk: Chunk, question_terms: Sequence[str], cosines: np.ndarray 
     if not sentences:
         text = chunk.text.strip()
         return Quote(text, chunk.line_start, chunk.line_end)
-    first, last = choose(sentence_scores(sentences, question_terms, cosines, sentence_terms), sentences,
-                         max_sentences)
     spans = sentence_offsets(chunk.text, sentences)
+    apart = [bool(_ITEM_BREAK.search(chunk.text, a_end, b_start + 1))
+             for (_, a_end), (b_start, _) in zip(spans, spans[1:])]
+    first, last = choose(sentence_scores(sentences, question_terms, cosines, sentence_terms), sentences,
+                         max_sentences, apart)
     text = chunk.text[spans[first][0]: spans[last][1]]
     return Quote(text, sentences[first].line_start, sentences[last].line_end)
