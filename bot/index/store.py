@@ -37,7 +37,7 @@ VECTORS = "vectors.npy"
 FAISS_FILE = "index.faiss"
 KEYS = "keys.npy"  # a digest of each row's embed text, so a build can reuse vectors without parsing chunks
 LISTS = "lists.npy"  # the IVF list of each row (approximate index only), so a build assigns only new rows
-FORMAT_VERSION = 3  # 3: passages also in columns (bot/index/passages.py); 2 and 1 still load
+FORMAT_VERSION = 3  # 3: passages also in columns (bot/index/passages.py); older formats are refused
 # Files a build makes again from chunks.jsonl and vectors.npy: damage to them costs no re-embedding.
 DERIVED = (FAISS_FILE, LISTS, KEYS, *PASSAGE_FILES)
 
@@ -406,7 +406,12 @@ def read_manifest(index_dir: Path, generation: int | None = None) -> Manifest:
 
 
 def check_compatible(manifest: Manifest, model: str, where: Path) -> None:
-    """Refuse an index built with another model or chunker."""
+    """Refuse an index built with another model or chunker, or in an older format."""
+    if manifest.format_version != FORMAT_VERSION:
+        raise StoreError(
+            f"the index in {where} has format {manifest.format_version}, this qabot reads format {FORMAT_VERSION}; "
+            "rebuild it with `qabot index --full`"
+        )
     if manifest.model != model:
         raise StoreError(
             f"the index in {where} was built with model {manifest.model!r} but {model!r} is configured; "
@@ -419,25 +424,13 @@ def check_compatible(manifest: Manifest, model: str, where: Path) -> None:
         )
 
 
-def _served_chunk(d: dict[str, Any]) -> Chunk:
-    """A loaded passage as answering needs it: names shared between a file's passages are interned, and
-    `embed_text` (only building reads it, from new files) is left empty: ~40% less memory per passage."""
-    return Chunk(chunk_id=d["chunk_id"], source=sys.intern(d["source"]), project=sys.intern(d["project"]),
-                 adopter=sys.intern(d["adopter"]), section=sys.intern(d["section"]), question=sys.intern(d["question"]),
-                 heading_path=tuple(sys.intern(h) for h in d["heading_path"]), text=d["text"],
-                 line_start=d["line_start"], line_end=d["line_end"], embed_text="")
-
-
 def _read_chunks(gen_dir: Path, manifest: Manifest, rows: int) -> list[Chunk]:
-    """The generation's passages: from its passage columns (format 3), else parsed from chunks.jsonl."""
-    if PASSAGES in manifest.checksums:
-        files = PassageFiles.open(gen_dir, rows)
-        try:
-            return files.chunks()
-        finally:
-            files.close()
-    with (gen_dir / CHUNKS).open(encoding="utf-8") as f:
-        return [_served_chunk(json.loads(line)) for line in f if line.strip()]
+    """The generation's passages, from its passage columns."""
+    files = PassageFiles.open(gen_dir, rows)
+    try:
+        return files.chunks()
+    finally:
+        files.close()
 
 
 def _in_background(fn: Any, *args: Any) -> "Future[Any]":
@@ -556,7 +549,7 @@ def open_previous(index_dir: Path, model: str, generation: int | None = None) ->
     except Exception as exc:  # noqa: BLE001 - any failure here means a damaged index
         raise IndexDamaged(f"the index in {gen_dir} cannot be read ({exc}); rebuild with `qabot index --full`"
                            ) from exc
-    spans_known = manifest.format_version >= 2 and all(e.row >= 0 for e in manifest.files.values())
+    spans_known = all(e.row >= 0 for e in manifest.files.values())
     lists = None
     if manifest.ann != "flat" and (gen_dir / LISTS).exists() and LISTS not in damaged:
         lists = np.load(gen_dir / LISTS)

@@ -139,7 +139,7 @@ def test_a_changed_file_with_an_unchanged_size_and_a_fresh_mtime_is_still_notice
     assert report.changed == ["knative/knative-adopter-interview-acme.md"]
 
 
-def test_a_generation_of_the_previous_format_is_reused_without_re_embedding(fake_settings) -> None:
+def test_a_generation_of_an_older_format_is_refused_and_rebuilt(fake_settings) -> None:
     corpus, index_dir = fake_settings.corpus_dir, fake_settings.index_dir
     emb = FakeEmbedder()
     build(corpus, index_dir, emb)
@@ -154,12 +154,11 @@ def test_a_generation_of_the_previous_format_is_reused_without_re_embedding(fake
     manifest["checksums"] = {n: store._sha256_file(gen / n) for n in (store.CHUNKS, store.VECTORS, store.FAISS_FILE)}
     manifest.pop("ann")
     (gen / store.MANIFEST).write_text(json.dumps(manifest))
-    assert len(store.load(index_dir, "fake").chunks) > 0  # old generations still load
-    calls = emb.calls
-    report = build(corpus, index_dir, emb)
-    assert emb.calls == calls and report.chunks_embedded == 0 and len(report.unchanged) == 3
-    (corpus / "n.md").write_text("# N Adopter Interview - N\n\n## S\n\n### Q?\nAnswer.\n")
-    report = build(corpus, index_dir, emb)
-    assert report.added == ["n.md"] and report.chunks_embedded == 1
+    with pytest.raises(store.StoreError, match=r"has format 1, this qabot reads format \d+; rebuild it with "
+                                               r"`qabot index --full`"):
+        store.load(index_dir, "fake")
+    assert indexer.is_stale(corpus, index_dir, "fake")
+    report = build(corpus, index_dir, emb)  # a plain build makes a current generation from scratch
+    assert report.chunks_embedded == report.chunks_total > 0
     assert store.read_manifest(index_dir).format_version == store.FORMAT_VERSION
     assert len(store.load(index_dir, "fake").chunks) == report.chunks_total
