@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-SUFFIXES = (".md", ".markdown", ".txt")
+# Markdown and text, Word, PDF, and meeting transcripts (bot/ingest/formats/ reads each).
+SUFFIXES = (".md", ".markdown", ".txt", ".docx", ".pdf", ".vtt", ".srt")
 
 
 class CorpusError(Exception):
@@ -169,10 +170,24 @@ def _decode(data: bytes) -> str | None:
 def read_text(path: Path, max_bytes: int | None = None) -> tuple[str, str]:
     """Read a file as UTF-8 or BOM-marked UTF-16; return (text, sha256). Raise CorpusError if unusable
     (FileTooLarge when it is over `max_bytes`)."""
+    data, sha = read_bytes(path, max_bytes)
+    return decode_text(data, path), sha
+
+
+def read_bytes(path: Path, max_bytes: int | None = None) -> tuple[bytes, str]:
+    """The bytes of a corpus file and their sha256, read as safely as `read_text` reads text; CorpusError if
+    unusable (FileTooLarge when it is over `max_bytes`, or empty)."""
     try:
         data = _read_bytes(path, max_bytes)
     except OSError as exc:
         raise CorpusError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    if not data.strip():
+        raise CorpusError(f"{path}: empty file")
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def decode_text(data: bytes, path: Path) -> str:
+    """`data` as text (UTF-8, BOM allowed, or BOM-marked UTF-16); CorpusError naming `path` if it is not."""
     try:
         text = _decode(data)
     except UnicodeDecodeError as exc:
@@ -182,7 +197,7 @@ def read_text(path: Path, max_bytes: int | None = None) -> tuple[str, str]:
         raise CorpusError(f"{path}: binary file, not text")
     if not text.strip():
         raise CorpusError(f"{path}: empty file")
-    return text, hashlib.sha256(data).hexdigest()
+    return text
 
 
 def file_sha256(path: Path, max_bytes: int | None = None) -> str:

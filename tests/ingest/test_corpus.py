@@ -60,6 +60,20 @@ def test_every_shared_interview_parses_into_its_real_questions(shared_corpus: Pa
         assert all(not q.path[-1][0].isdigit() for q in asked), source  # "3. What ...?" loses its number
 
 
+def test_shared_corpus_template_text_is_not_indexed_and_attendees_name_the_interviewees(shared_corpus: Path) -> None:
+    for path in iter_files(shared_corpus):
+        interview = parse_file(path, shared_corpus)
+        indexed = "\n".join(s.body for s in interview.sections)
+        for template in ("This template provides", "The intent of these interviews", "The following set of questions",
+                         "Expectations conveyance with interviewers", "Interview conducted"):
+            assert template not in indexed, (interview.source, template)
+    karmada = {p.name: parse_file(p, shared_corpus) for p in (shared_corpus / "karmada").iterdir()}
+    assert karmada["Karmada - Adopter Interview Questions (Bloomberg 1).md"].interviewee == "Yuzhui Liu"
+    assert karmada["Karmada - Adopter Interview Questions (Trip.com 1).md"].interviewee == "Zongqing Li; HF Yue"
+    google = parse_file(shared_corpus / "buildpacks" / "buildpacks-adopter-interview-google.md", shared_corpus)
+    assert google.interviewee.startswith("James Ma, Product Manager") and "Matthew Robertson" in google.interviewee
+
+
 def test_numbered_questions_with_indented_answers_become_questions() -> None:
     text = ("# **Widgetd \\- Adopter Interview Questions (Initech 2\\)**\n\nDate: 01/02/2026\n\n## **Questions**\n\n"
             "1. How long have you used it?\n\n   Since 2021, in production.\n\n"
@@ -136,14 +150,18 @@ def test_bad_files_are_refused_by_name(tmp_path: Path, content: bytes, reason: s
     assert "bad.md" in str(err.value)
 
 
-def test_iter_files_finds_nested_md_and_txt_only(tmp_path: Path) -> None:
+def test_iter_files_finds_nested_interviews_of_every_format_only(tmp_path: Path) -> None:
     (tmp_path / "a" / "b").mkdir(parents=True)
     (tmp_path / "a" / "b" / "x.md").write_text("# T\n\nhello\n")
     (tmp_path / "y.txt").write_text("hello\n")
-    (tmp_path / "z.pdf").write_bytes(b"%PDF")
+    for name in ("z.pdf", "w.docx", "v.vtt", "u.srt"):
+        (tmp_path / name).write_bytes(b"%PDF")  # found by name; whether it reads is the parser's business
+    (tmp_path / "photo.png").write_bytes(b"\x89PNG")
+    (tmp_path / "old.doc").write_bytes(b"\xd0\xcf")
     (tmp_path / ".hidden").mkdir()
     (tmp_path / ".hidden" / "h.md").write_text("hidden\n")
-    assert [p.relative_to(tmp_path).as_posix() for p in iter_files(tmp_path)] == ["a/b/x.md", "y.txt"]
+    assert [p.relative_to(tmp_path).as_posix() for p in iter_files(tmp_path)] == [
+        "a/b/x.md", "u.srt", "v.vtt", "w.docx", "y.txt", "z.pdf"]
 
 
 def test_heading_markup_is_removed_but_underscores_in_words_kept() -> None:
