@@ -7,20 +7,26 @@ import logging
 import math
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Protocol, Sequence
 
 from bot.ingest.text import words
+from bot.search.query import name_key, names_in
 
 logger = logging.getLogger(__name__)
 
 HOLD_FRACTION = 0.6  # a passage "holds" a gold quote when it has at least this share of its words
 RANKS = (1, 3, 5, 10)
-KINDS_ORDER = ("fact", "paraphrase", "filtered", "thematic", "unanswerable")
+# Conversation turns (kind "conversation" lines) are scored as questions of these two kinds.
+FIRST_TURN, FOLLOW_UP = "first-turn", "follow-up"
+KINDS_ORDER = ("fact", "paraphrase", "filtered", "thematic", "unanswerable", FIRST_TURN, FOLLOW_UP)
 # The quality targets (issue 14), shown beside the measured numbers.
 TARGETS = {"recall@5": 0.95, "mrr@10": 0.85, "quote_hit": 0.85, "thematic_coverage": 0.80,
            "citation_precision": 0.60, "unanswerable_flagged": 0.67, "false_refusals": 0.05}
+# Follow-up turns of conversations (issue 16); coverage is the share of the gold quotes the citations hold.
+FOLLOW_UP_TARGETS = {"answer_hit": 0.85, "gold_cited": 0.80, "unanswerable_flagged": 0.67,
+                     "false_refusals": 0.10}
 
 
 class EvalError(ValueError):
@@ -45,6 +51,8 @@ class EvalQuestion:
     gold: tuple[Gold, ...]
     project: str | None = None
     adopter: str | None = None
+    history: tuple[str, ...] = ()  # a conversation turn: the earlier questions, oldest first
+    standalone: str | None = None  # a follow-up: the gold standalone question it stands for
 
     @property
     def answerable(self) -> bool:
@@ -69,13 +77,36 @@ class System(Protocol):
         ...
 
 
-def _parse_line(raw: str, where: str) -> EvalQuestion:
+def _parse_line(raw: str, where: str) -> list[EvalQuestion]:
     try:
         d = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise EvalError(f"{where}: not valid JSON ({exc.msg})") from exc
     if not isinstance(d, dict):
         raise EvalError(f"{where}: expected a JSON object")
+    if d.get("kind") == "conversation":
+        return _parse_conversation(d, where)
+    return [_parse_question(d, where)]
+
+
+def _parse_conversation(d: dict[str, Any], where: str) -> list[EvalQuestion]:
+    """A conversation's turns as questions: kind FIRST_TURN or FOLLOW_UP, each with the earlier questions."""
+    turns = d.get("turns")
+    if not isinstance(turns, list) or not turns or not all(isinstance(t, dict) for t in turns):
+        raise EvalError(f"{where}: a conversation needs a non-empty \"turns\" list of objects")
+    cid = str(d.get("id") or where)
+    out: list[EvalQuestion] = []
+    for n, turn in enumerate(turns, 1):
+        standalone = turn.get("standalone")
+        if standalone is not None and not isinstance(standalone, str):
+            raise EvalError(f"{where}: turn {n}: \"standalone\" must be a string")
+        q = _parse_question({**turn, "id": f"{cid}.{n}", "kind": FIRST_TURN if n == 1 else FOLLOW_UP},
+                            f"{where}: turn {n}")
+        out.append(replace(q, history=tuple(t.question for t in out), standalone=standalone or None))
+    return out
+
+
+def _parse_question(d: dict[str, Any], where: str) -> EvalQuestion:
     question = d.get("question")
     if not isinstance(question, str) or not question.strip():
         raise EvalError(f"{where}: missing or empty \"question\"")
@@ -98,7 +129,8 @@ def load_questions(path: Path) -> list[EvalQuestion]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise EvalError(f"{path}: cannot read ({exc})") from exc
-    questions = [_parse_line(raw, f"{path}:{n}") for n, raw in enumerate(text.splitlines(), 1) if raw.strip()]
+    questions = [q for n, raw in enumerate(text.splitlines(), 1) if raw.strip()
+                 for q in _parse_line(raw, f"{path}:{n}")]
     if not questions:
         raise EvalError(f"{path}: no questions")
     return questions
@@ -147,12 +179,16 @@ class QuestionResult:
     quote_hit: bool | None = None
     off_project: float | None = None  # share of citations from a project the gold evidence is not in
     answer_hit: bool | None = None  # some citation holds gold evidence
+    gold_cited: float | None = None  # share of the gold quotes some citation holds
     citation_precision: float | None = None  # share of the citations that hold gold evidence
     latency_ms: float | None = None
     question: str = ""
     top: list[str] = field(default_factory=list)  # the first 3 ranked passages, as "file: interview question"
     cited_files: list[str] = field(default_factory=list)  # the files of the answer's citations, in order
     gold_files: list[str] = field(default_factory=list)
+    resolved_question: str = ""  # a conversation turn: the standalone question the system answered
+    # A follow-up with a gold standalone: the resolved question names every adopter/project the standalone names.
+    resolved_names: bool | None = None
 
 
 def _label(p: Any) -> str:
@@ -201,6 +237,7 @@ def score_answer(q: EvalQuestion, r: QuestionResult, answer: Any, latency_ms: fl
     r.quote_hit = any(c.source == g.file and holds(c.quote, g.quote) for c in cites for g in q.gold)
     holding = [bool(matched_gold(c, q.gold)) for c in cites]
     r.answer_hit = any(holding)
+    r.gold_cited = len(set().union(*(matched_gold(c, q.gold) for c in cites))) / len(q.gold) if cites else 0.0
     r.citation_precision = sum(holding) / len(holding) if holding else None
     gold_projects = {g.file.split("/", 1)[0].lower() for g in q.gold}
     if cites:
@@ -226,11 +263,14 @@ def summarize(results: Sequence[QuestionResult]) -> dict[str, Any]:
         out["gold_coverage@10"] = _mean(r.covered_at.get(10) for r in ans)
         out["quote_hit"] = _mean(None if r.quote_hit is None else float(r.quote_hit) for r in ans)
         out["answer_hit"] = _mean(None if r.answer_hit is None else float(r.answer_hit) for r in ans)
+        out["gold_cited"] = _mean(r.gold_cited for r in ans)
         out["citation_precision"] = _mean(r.citation_precision for r in ans)
         out["gold_interviews_cited"] = _mean(r.gold_files_cited for r in ans)
         out["off_project_citations"] = _mean(r.off_project for r in ans)
         refusals = [r for r in ans if r.answered is not None]
         out["false_refusals"] = _mean(0.0 if r.answered else 1.0 for r in refusals)
+    if any(r.resolved_names is not None for r in results):
+        out["resolved_names"] = _mean(None if r.resolved_names is None else float(r.resolved_names) for r in results)
     if una:
         flagged = [r for r in una if r.answered is not None]
         out["unanswerable_flagged"] = _mean(0.0 if r.answered else 1.0 for r in flagged)
@@ -247,19 +287,43 @@ def score_questions(system: System, questions: Sequence[EvalQuestion], top_k: in
     """Run every question through `system`: one result per question, and each search's milliseconds."""
     results: list[QuestionResult] = []
     search_ms: list[float] = []
+    names = _name_keys(corpus)
     for q in questions:
+        answer, answer_ms, query = None, 0.0, q.question
+        turn = q.kind in (FIRST_TURN, FOLLOW_UP)
+        if turn and hasattr(system, "ask"):
+            # A conversation turn is answered with its history first: its passages are ranked for the question
+            # the system resolved it to (search itself takes no history).
+            started = time.perf_counter()
+            answer = system.ask(q.question, answer_k, q.project, q.adopter, history=q.history)
+            answer_ms = (time.perf_counter() - started) * 1000
+            query = getattr(answer, "resolved_question", "") or q.question
         started = time.perf_counter()
-        passages = system.search(q.question, max(top_k, 10), q.project, q.adopter)
+        passages = system.search(query, max(top_k, 10), q.project, q.adopter)
         search_ms.append((time.perf_counter() - started) * 1000)
         gold_files = {g.file for g in q.gold}
         ideal = ideal_hits(q.gold, [p for p in corpus if p.source in gold_files] if corpus else None)
         r = score_ranking(q, passages, ideal)
         if answers and hasattr(system, "ask"):
-            started = time.perf_counter()
-            answer = system.ask(q.question, answer_k, q.project, q.adopter)
-            score_answer(q, r, answer, (time.perf_counter() - started) * 1000)
+            if answer is None:
+                started = time.perf_counter()
+                answer = system.ask(q.question, answer_k, q.project, q.adopter)
+                answer_ms = (time.perf_counter() - started) * 1000
+            score_answer(q, r, answer, answer_ms)
+        if turn:
+            r.resolved_question = query
+            if q.standalone and names:
+                want = names_in(q.standalone, names)
+                r.resolved_names = want <= names_in(query, names) if want else None
         results.append(r)
     return results, search_ms
+
+
+def _name_keys(corpus: Sequence[Any] | None) -> frozenset[str]:
+    """The adopter and project names (`name_key`-ed) of the corpus passages, to check resolved questions."""
+    if not corpus:
+        return frozenset()
+    return frozenset(name_key(n) for c in corpus for n in (getattr(c, "adopter", ""), c.project) if n)
 
 
 def build_report(results: Sequence[QuestionResult], search_ms: Sequence[float] = (),
@@ -296,8 +360,8 @@ def _fmt(value: Any) -> str:
 
 
 ROW_KEYS = ("questions", "recall@1", "recall@3", "recall@5", "recall@10", "mrr@10", "ndcg@10",
-            "gold_coverage@5", "quote_hit", "answer_hit", "citation_precision", "gold_interviews_cited",
-            "off_project_citations",
+            "gold_coverage@5", "quote_hit", "answer_hit", "gold_cited", "citation_precision", "gold_interviews_cited",
+            "off_project_citations", "resolved_names",
             "false_refusals", "unanswerable_flagged", "passage_words", "p50_ms")
 
 
@@ -316,6 +380,11 @@ def format_report(report: dict[str, Any]) -> str:
                for k, v in TARGETS.items() if o.get(k) is not None]
     if targets:
         lines.append("targets: " + "; ".join(targets))
+    follow = report["by_kind"].get(FOLLOW_UP)
+    if follow:
+        lines.append("follow-up targets: " + "; ".join(
+            f"{k} {_fmt(follow.get(k))} (target {'<=' if k == 'false_refusals' else '>='} {v})"
+            for k, v in FOLLOW_UP_TARGETS.items() if follow.get(k) is not None))
     misses = [q for q in report["questions"]
               if (q["answerable"] and (not q["first_rank"] or q["first_rank"] > 5 or q["answered"] is False
                                        or q["quote_hit"] is False))

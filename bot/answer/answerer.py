@@ -17,6 +17,8 @@ from bot.config import Settings
 from bot.embed.embedders import Embedder, settings_embedder
 from bot.answer import citations, quotes
 from bot.answer.coverage import Answerability, Evidence, assess, is_answered
+from bot.answer.followup import Recall, Resolution, Resolver
+from bot.answer.recall import FollowUps, recall_of
 from bot.answer.relevance import RelevanceCut
 from bot.index.keyword import terms
 from bot.search.fusion import load_weights
@@ -290,6 +292,7 @@ class Answerer:
         # Why CURRENT's generation is not the one served (it, or CURRENT itself, is damaged), and its number.
         self.fallback: str | None = None
         self.damaged_generation: int | None = None
+        self.followups = FollowUps()  # what recent answers cited, so a follow-up's history is rarely replayed
 
     @property
     def ready(self) -> bool:
@@ -380,14 +383,16 @@ class Answerer:
         return [Passage.from_hit(h) for h in hits if h.chunk.source not in hidden][:k]
 
     def plan(self, question: str, top_k: int = 5, project: str | None = None,
-             adopter: str | None = None) -> Plan:
-        """Rank, choose the citations and weigh the evidence for a question (everything `ask` decides)."""
+             adopter: str | None = None, exclude: frozenset[str] = frozenset()) -> Plan:
+        """Rank, choose the citations and weigh the evidence for a question (everything `ask` decides);
+        passages in `exclude` (chunk ids) are not cited."""
         hidden = self.hidden_sources  # read before the retriever: a file is unhidden only after its swap
         retriever = self._current()
         top_k = max(1, int(top_k))
         retrieval = retriever.retrieve(question, max(CANDIDATES, top_k), project, adopter, repeat_penalty=0.0)
-        if hidden:
-            retrieval = replace(retrieval, hits=[h for h in retrieval.hits if h.chunk.source not in hidden])
+        if hidden or exclude:
+            retrieval = replace(retrieval, hits=[h for h in retrieval.hits if h.chunk.source not in hidden
+                                                 and h.chunk.chunk_id not in exclude])
         # One adopter (named or filtered): its passages may all be cited; a question about adopters in the
         # plural gets one per interview; one about a described adopter up to PER_INTERVIEW_SINGLE.
         single = bool(adopter) or len(retrieval.scores.adopters) == 1
@@ -419,15 +424,21 @@ class Answerer:
             adopter: str | None = None, history: Sequence[str] = ()) -> Answer:
         """Answer a question with verbatim, cited quotes, or say the interviews don't cover it.
 
-        `history` holds the conversation's earlier questions, oldest first (follow-up resolution uses it)."""
+        `history` holds the conversation's earlier questions, oldest first: a follow-up is answered as the
+        standalone question it resolves to (`Answer.resolved_question`)."""
         started = time.perf_counter()
         top_k = max(1, int(top_k))
-        planned = self.plan(question, top_k, project, adopter)
+        resolution = self.resolve(question, history, top_k, project, adopter) if history else Resolution(question)
+        asked = resolution.question
+        planned, answered = self._planned(asked, top_k, project, adopter, resolution.exclude)
+        # The next turn may refer to whom this answer cites: remembered now, it need not be replayed then.
+        self.followups.remember(self._recall_key(asked, resolution.exclude, top_k, project, adopter),
+                                recall_of(planned.hits, answered))
         retriever, retrieval, hits = planned.retriever, planned.retrieval, planned.hits
         took = lambda: round((time.perf_counter() - started) * 1000, 1)  # noqa: E731
-        if not planned.answered:
+        if not answered:
             logger.debug("not answered: %s", planned.evidence)
-            return not_covered(question, retrieval.hits[:top_k], took())
+            return replace(not_covered(question, retrieval.hits[:top_k], took()), resolved_question=asked)
         scores = retrieval.scores
         # Project names are in nearly every sentence of their interviews: they don't point at the answer.
         quote_terms = [t for t in scores.query_terms if t not in scores.name_terms]
@@ -439,8 +450,41 @@ class Answerer:
                                      sentence_terms=retriever.sentence_terms(hit.row))
 
         answer = compose(question, hits, quote_for=quote_for)
+        answer.resolved_question = asked
         answer.took_ms = took()
         return answer
+
+    def resolve(self, question: str, history: Sequence[str], top_k: int = 5, project: str | None = None,
+                adopter: str | None = None) -> Resolution:
+        """The standalone question `question` asks after `history` (earlier questions, oldest first); an
+        earlier turn is replayed (planned again, with these parameters) only when whom its answer cited matters
+        and is not remembered."""
+        index = self.index
+        catalog = self.followups.catalog(index, lambda: ((e.project, e.adopter)
+                                                         for e in index.manifest.files.values()))
+
+        def recall(asked: str, exclude: frozenset[str]) -> Recall:
+            def replay() -> Recall:
+                planned, answered = self._planned(asked, top_k, project, adopter, exclude)
+                return recall_of(planned.hits, answered)
+            return self.followups.recall(self._recall_key(asked, exclude, top_k, project, adopter), replay)
+
+        return Resolver(catalog, recall).resolve(list(history), question.strip())
+
+    def _planned(self, asked: str, top_k: int, project: str | None, adopter: str | None,
+                 exclude: frozenset[str]) -> tuple[Plan, bool]:
+        """The plan of a (resolved) question and whether it is answered."""
+        planned = self.plan(asked, top_k, project, adopter, exclude)
+        if exclude and planned.hits and not planned.answered:
+            # "what else did they say?": whether the interviews cover the subject is judged with the passages
+            # already shown; the answer then cites the others.
+            return planned, self.plan(asked, top_k, project, adopter).answered
+        return planned, planned.answered
+
+    def _recall_key(self, asked: str, exclude: frozenset[str], top_k: int, project: str | None,
+                    adopter: str | None) -> tuple[object, ...]:
+        index = self.index
+        return (str(index.path), index.generation, self.hidden_sources, asked, exclude, top_k, project, adopter)
 
     def chunk(self, chunk_id: str) -> Chunk | None:
         """The chunk with this id in the current generation, or None."""

@@ -49,7 +49,8 @@ class Evidence:
     fused_gap: float = 0.0  # how far the best fused score stands above the mean of the top ten
     missing_rarity: float = 0.0  # idf of the rarest question word the top passages lack, over the highest idf
     asks_quantity: bool = False  # "how many", "what percentage", "which version", "what latency" ...
-    quantity_in_top: bool = False  # the top passages state a number
+    quantity_in_top: bool = False  # the top passages state a number (in digits: what the fitted model reads)
+    quantity_stated: bool = False  # the top passages state a number, in digits or in words
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -61,6 +62,9 @@ _ASKS_QUANTITY = re.compile(r"\b(?:how\s+(?:many|much|long|big|large|fast|often)
                             r"version|release|level|latency|uptime|availability|size)|which\s+(?:version|release)|"
                             r"by\s+what|p\d\d|percent)\b", re.IGNORECASE)
 _NUMBER = re.compile(r"\d")
+# A number in digits or in words ("three official reviewers"); "one" is left out: it is mostly not a count.
+_STATED_NUMBER = re.compile(r"\d|\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
+                            r"thirty|forty|fifty|hundreds?|thousands?|millions?|billions?|dozens?)\b", re.IGNORECASE)
 
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*")
 # Words that describe where someone is ("the Dutch bank", "a South American retailer"), not who.
@@ -122,6 +126,7 @@ def assess(retriever: Retriever, retrieval: Retrieval, hits: Sequence[Hit] | Non
         missing_rarity=max((weights[q] for q in missing), default=0.0) / ceiling,
         asks_quantity=bool(_ASKS_QUANTITY.search(question)),
         quantity_in_top=any(_NUMBER.search(h.chunk.text) for h in top),
+        quantity_stated=any(_STATED_NUMBER.search(h.chunk.text) for h in top),
         top_fused=float(retrieval.hits[0].score) if retrieval.hits else 0.0,
         fused_gap=(float(retrieval.hits[0].score) - sum(h.score for h in retrieval.hits[:10])
                    / len(retrieval.hits[:10])) if retrieval.hits else 0.0,
@@ -140,6 +145,8 @@ def is_answered(evidence: Evidence, thresholds: CoverageThresholds | None = None
     if (evidence.single and evidence.n_terms >= t.min_single_terms
             and evidence.term_coverage < t.min_single_coverage and evidence.top_sentence < t.min_single_sentence):
         return False  # a detail the adopter's interview doesn't give
+    if evidence.single and evidence.asks_quantity and not evidence.quantity_stated:
+        return False  # asks one adopter for a number (a count, a version) its best passages don't state
     return evidence.top_dense >= t.min_dense
 
 

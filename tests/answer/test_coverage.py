@@ -35,6 +35,14 @@ def test_other_refusals_still_hold() -> None:
     assert is_answered(_evidence(n_terms=0, named=True)) is True
 
 
+def test_a_number_one_adopter_never_states_is_not_answered() -> None:
+    asks = _evidence(asks_quantity=True, quantity_stated=False)
+    assert is_answered(asks) is False
+    assert is_answered(replace(asks, quantity_stated=True)) is True  # a passage states a number
+    assert is_answered(replace(asks, single=False)) is True  # across adopters: some may state it
+    assert is_answered(replace(asks, asks_quantity=False)) is True
+
+
 @pytest.mark.slow
 def test_real_one_adopter_questions_are_answered_unless_the_detail_is_missing(real_answerer: Answerer) -> None:
     assert real_answerer.ask("What is the parking fee at Grafana's headquarters?").answered is False
