@@ -41,6 +41,7 @@ class FakeSlack:
 
     ws_url: str | None = None  # what apps.connections.open returns
     replies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # thread_ts -> messages
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel -> top-level messages
     errors: dict[str, str] = field(default_factory=dict)  # method -> Slack error to return
     calls: list[Call] = field(default_factory=list)
 
@@ -124,6 +125,11 @@ class FakeSlack:
                 return {"ok": True, "message_ts": self._next_ts()}
             if call.method == "conversations.replies":
                 return {"ok": True, "messages": self.replies.get(str(p.get("ts")), []), "has_more": False}
+            if call.method == "conversations.history":
+                oldest, latest = float(p.get("oldest") or 0), float(p.get("latest") or "inf")
+                shown = [m for m in self.history.get(str(p.get("channel")), []) if oldest < float(m["ts"]) < latest]
+                return {"ok": True, "messages": sorted(shown, key=lambda m: float(m["ts"]), reverse=True),
+                        "has_more": False}
             if call.method == "apps.connections.open":
                 return {"ok": True, "url": self.ws_url}
             return {"ok": True}

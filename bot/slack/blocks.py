@@ -116,6 +116,9 @@ def answer_message(answer: Answer, answer_id: str, public_url: str | None = None
     if asked_by:
         head.append(_context(f"{mention(asked_by)} asked: *{escape(truncate(answer.question, 2000))}*"))
     groups = [_sections(_answer_mrkdwn(answer.answer), "qabot_answer")]
+    if answer.resolved_question and answer.resolved_question != answer.question:
+        # a follow-up, resolved: say how it was read, so that a wrong reading is plain to see
+        groups[0].append(_context(f"_Understood as: {escape(truncate(answer.resolved_question, 2000))}_"))
     if answer.answered and answer.citations:
         groups.append([{"type": "divider"}, _context("*Sources*")])
         groups.extend(_sections(_citation_mrkdwn(c, public_url)) for c in answer.citations)

@@ -152,6 +152,15 @@ class FeedbackStore:
                                (channel, thread_ts)).fetchone()
         return row is not None
 
+    def question_of(self, channel: str, message_ts: str) -> str | None:
+        """The question the bot answered with this message (per the store), or None."""
+        if not self.path.exists():
+            return None
+        with self._lock, closing(self._connect()) as conn:
+            row = conn.execute("SELECT question FROM answers WHERE channel = ? AND message_ts = ? LIMIT 1",
+                               (channel, message_ts)).fetchone()
+        return row[0] if row else None
+
 
 def _lines(votes: list[Vote]) -> Iterator[str]:
     for v in votes:

@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 from bot.answer.answerer import Answer, Answerer, NotReady
 from bot.config import Settings
 from bot.slack.blocks import answer_message, notice_message, usage_text
+from bot.slack.conversation import Conversations
 from bot.slack.feedback import FeedbackStore
 from bot.slack.mrkdwn import clean_question
 from bot.slack.state import RecentKeys, ThreadRegistry
@@ -35,18 +36,22 @@ class Question:
     thread_ts: str | None = None  # reply in this thread; None: at the top level (DMs, slash commands)
     message_ts: str | None = None  # the question's own message (gets the working reaction)
     from_command: bool = False
+    dm: bool = False  # a direct message: without a thread, its conversation is the DM's last few minutes
+    bot_user_id: str | None = None  # the bot's own user id, to read earlier questions as it read them
 
 
 class Responder:
     """Answers questions for every listener and both transports."""
 
     def __init__(self, settings: Settings, answerer: Answerer, store: FeedbackStore,
-                 threads: ThreadRegistry, handled: RecentKeys | None = None) -> None:
+                 threads: ThreadRegistry, handled: RecentKeys | None = None,
+                 conversations: Conversations | None = None) -> None:
         self.settings = settings
         self.answerer = answerer
         self.store = store
         self.threads = threads
         self.handled = handled or RecentKeys()
+        self.conversations = conversations or Conversations(settings, store)
 
     def claim_message(self, channel: str, ts: str) -> bool:
         """True the first time a message is seen (a mention also arrives as a message event; retries repeat)."""
@@ -66,7 +71,7 @@ class Responder:
         """Answer `q` in Slack; on any failure post a short apology and log the error."""
         reacted = self._react(client, q, "reactions_add")
         try:
-            answer = self._ask(q.text)
+            answer = self._ask(q.text, self.conversations.earlier_questions(client, q))
         except NotReady:
             logger.warning("question in %s not answered: the index is not loaded", q.channel)
             self._notice(client, q, NOT_READY, respond)
@@ -87,10 +92,10 @@ class Responder:
         """Post a short notice (usage, limits) where the answer would go."""
         self._notice(client, q, text, respond)
 
-    def _ask(self, question: str) -> Answer:
+    def _ask(self, question: str, history: list[str]) -> Answer:
         if self.settings.log_questions:
-            logger.info("slack question: %s", question)
-        return self.answerer.ask(question, self.settings.top_k)
+            logger.info("slack question: %s (%d earlier in its conversation)", question, len(history))
+        return self.answerer.ask(question, self.settings.top_k, history=history)
 
     def _post_answer(self, client: Any, q: Question, answer: Answer, respond: Callable[..., Any] | None) -> None:
         answer_id = uuid.uuid4().hex

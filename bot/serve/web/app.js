@@ -2,7 +2,9 @@
 "use strict";
 
 (function () {
-  const HISTORY_KEY = "qabot.history.v1";
+  // The conversation: kept in localStorage (it survives a reload), its questions sent with each new one.
+  const CONVERSATION_KEY = "qabot.conversation.v1";
+  const MAX_TURNS = 20; // the /ask `history` limit, and how many turns a reload brings back
   const form = document.getElementById("ask-form");
   const input = document.getElementById("question");
   const send = document.getElementById("send");
@@ -10,7 +12,8 @@
   const conversation = document.getElementById("conversation");
   const statusLine = document.getElementById("status");
   const template = document.getElementById("turn-template");
-  let history = [];
+  const newConversation = document.getElementById("new-conversation");
+  let turns = []; // [{question, data}], oldest first
   let busy = false;
 
   // Small DOM helper: el("p", {class: "x"}, "text", childNode) – strings become text nodes.
@@ -177,6 +180,10 @@
     meta.textContent = data.took_ms !== undefined ? "· " + Math.round(data.took_ms) + " ms" : "";
     answer.replaceChildren();
     extra.replaceChildren();
+    // A follow-up is answered as a standalone question: show it, so that a wrong reading is plain to see.
+    if (data.resolved_question && data.resolved_question !== data.question) {
+      answer.append(el("p", { class: "understood" }, "Understood as: " + data.resolved_question));
+    }
     if (!data.answered) {
       turn.classList.add("not-answered");
       answer.append(el("p", { class: "badge" }, "Not in the interviews"), el("p", {}, data.answer));
@@ -228,34 +235,48 @@
     turn.querySelector(".answer").replaceChildren(el("p", { class: "error" }, "Sorry: " + message));
   }
 
-  function saveHistory() {
+  function saveConversation() {
+    turns = turns.slice(-MAX_TURNS);
     try {
-      sessionStorage.setItem(HISTORY_KEY, JSON.stringify(history.slice(-30)));
+      localStorage.setItem(CONVERSATION_KEY, JSON.stringify(turns));
     } catch (err) {
       // storage full or disabled: the conversation still works, it just won't survive a reload
     }
   }
 
-  function restoreHistory() {
+  function restoreConversation() {
     try {
-      history = JSON.parse(sessionStorage.getItem(HISTORY_KEY) || "[]");
+      turns = JSON.parse(localStorage.getItem(CONVERSATION_KEY) || "[]");
     } catch (err) {
-      history = [];
+      turns = [];
     }
-    if (!Array.isArray(history)) history = [];
-    for (const entry of history) {
-      if (!entry || typeof entry.question !== "string" || !entry.data) continue;
-      renderResult(newTurn(entry.question), entry.data);
+    if (!Array.isArray(turns)) turns = [];
+    turns = turns.filter((t) => t && typeof t.question === "string" && t.data && typeof t.data === "object")
+      .slice(-MAX_TURNS);
+    for (const entry of turns) renderResult(newTurn(entry.question), entry.data);
+  }
+
+  function startOver() {
+    turns = [];
+    try {
+      localStorage.removeItem(CONVERSATION_KEY);
+    } catch (err) {
+      // storage disabled: nothing was kept
     }
+    conversation.replaceChildren(el("p", { id: "empty", class: "empty" },
+      "New conversation. Ask a question below; follow-ups like “and IBM?” continue it."));
+    input.focus();
   }
 
   async function ask(question) {
     busy = true;
     send.disabled = true;
+    newConversation.disabled = true;
     const turn = newTurn(question);
     turn.querySelector(".answer").replaceChildren(el("p", { class: "loading" }, "Searching the interviews…"));
     turn.scrollIntoView({ block: "end" });
-    const payload = { question: question };
+    // the earlier questions, oldest first, so that "and IBM?" is read as a follow-up
+    const payload = { question: question, history: turns.slice(-MAX_TURNS).map((t) => t.question) };
     if (projectSelect.value) payload.project = projectSelect.value;
     try {
       const data = await getJSON("/ask", {
@@ -264,13 +285,14 @@
         body: JSON.stringify(payload),
       });
       renderResult(turn, data);
-      history.push({ question: question, data: data });
-      saveHistory();
+      turns.push({ question: question, data: data });
+      saveConversation();
     } catch (err) {
       showError(turn, err.message);
     } finally {
       busy = false;
       send.disabled = false;
+      newConversation.disabled = false;
       turn.scrollIntoView({ block: "nearest" });
       input.focus();
     }
@@ -285,6 +307,10 @@
     }
     input.value = "";
     ask(question);
+  });
+
+  newConversation.addEventListener("click", () => {
+    if (!busy) startOver();
   });
 
   input.addEventListener("keydown", (e) => {
@@ -323,7 +349,7 @@
     openSource(holder, { chunk_id: chunkId, text: "", quote: "" }, null);
   }
 
-  restoreHistory();
+  restoreConversation();
   loadProjects();
   openLinkedSource();
   window.addEventListener("hashchange", openLinkedSource);

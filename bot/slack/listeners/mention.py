@@ -25,7 +25,8 @@ def register(app: App, responder: Responder) -> None:
             return
         thread_ts = event.get("thread_ts") or ts
         text, notice = responder.validate(event.get("text") or "", context.bot_user_id)
-        q = Question(text, channel, event.get("user"), thread_ts=thread_ts, message_ts=ts)
+        q = Question(text, channel, event.get("user"), thread_ts=thread_ts, message_ts=ts,
+                     bot_user_id=context.bot_user_id)
         if notice:
             responder.notice(client, q, notice)
             responder.threads.add(channel, thread_ts)

@@ -38,7 +38,8 @@ def register(app: App, responder: Responder) -> None:
         if not responder.claim_message(channel, ts):
             return
         text, notice = responder.validate(raw, context.bot_user_id)
-        q = Question(text, channel, event.get("user"), thread_ts=thread_ts, message_ts=ts)
+        q = Question(text, channel, event.get("user"), thread_ts=thread_ts, message_ts=ts, dm=is_dm,
+                     bot_user_id=context.bot_user_id)
         if notice:
             responder.notice(client, q, notice)
             return
