@@ -1,4 +1,4 @@
-"""The `qabot` command line: index, ask, search, serve, slack, eval, feedback."""
+"""The `qabot` command line: index, ask, chat, search, serve, slack, mcp, eval, feedback."""
 
 from __future__ import annotations
 
@@ -82,37 +82,45 @@ def index(ctx: click.Context, corpus: Path | None, index: Path | None, full: boo
         click.echo(report.summary())
 
 
-def _source_line(c) -> str:
-    return f"{c.project} · {c.adopter} · {c.section} · {c.question} ({c.source}:{c.line_start}-{c.line_end})"
-
-
 @main.command()
 @click.argument("question")
 @click.option("--top-k", "-k", "top_k", type=click.IntRange(1, 20), default=None, help="Passages to cite (1-20).")
 @click.option("--project", help="Only interviews of this project.")
 @click.option("--adopter", help="Only interviews of this adopter.")
+@click.option("--history-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Earlier questions of the conversation, one a line, oldest first (QUESTION may follow up).")
 @click.option("--json", "as_json", is_flag=True, help="Print the HTTP /ask body.")
 @click.pass_context
 def ask(ctx: click.Context, question: str, top_k: int | None, project: str | None, adopter: str | None,
-        as_json: bool) -> None:
+        history_file: Path | None, as_json: bool) -> None:
     """Answer QUESTION with cited quotes from the interviews."""
+    from bot.chat import echo_answer, read_history_file
+
     settings = _settings(ctx)
     if not question.strip():
         raise click.BadParameter("the question is empty", param_hint="QUESTION")
+    history = read_history_file(history_file, settings.max_question_chars) if history_file else []
     answerer = _load_answerer(settings)
-    answer = answerer.ask(question, top_k or settings.top_k, project, adopter)
+    answer = answerer.ask(question, top_k or settings.top_k, project, adopter, history=history)
     if as_json:
         click.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
         return
-    click.echo(answer.answer)
-    if answer.citations:
-        click.echo("\nSources:")
-        for c in answer.citations:
-            click.echo(f"[{c.n}] {_source_line(c)}")
-    elif answer.related:
-        click.echo("\nClosest passages (related, not an answer):")
-        for p in answer.related:
-            click.echo(f"- {_source_line(p)}")
+    echo_answer(answer)
+
+
+@main.command()
+@click.option("--top-k", "-k", "top_k", type=click.IntRange(1, 20), default=None, help="Passages to cite (1-20).")
+@click.option("--project", help="Only interviews of this project.")
+@click.option("--adopter", help="Only interviews of this adopter.")
+@click.pass_context
+def chat(ctx: click.Context, top_k: int | None, project: str | None, adopter: str | None) -> None:
+    """Talk with the interviews: follow-up questions carry the conversation (/new, /sources N, Ctrl-D)."""
+    from bot.chat import HISTORY_FILE, Chat
+
+    settings = _settings(ctx)
+    answerer = _load_answerer(settings)
+    Chat(answerer, top_k or settings.top_k, project, adopter,
+         max_chars=settings.max_question_chars).run(Path(settings.state_dir) / HISTORY_FILE)
 
 
 @main.command()
@@ -124,6 +132,8 @@ def ask(ctx: click.Context, question: str, top_k: int | None, project: str | Non
 @click.pass_context
 def search(ctx: click.Context, query: str, k: int, project: str | None, adopter: str | None, as_json: bool) -> None:
     """Print the passages that best match QUERY, ranked."""
+    from bot.chat import source_line
+
     answerer = _load_answerer(_settings(ctx))
     results = answerer.search(query, k, project, adopter)
     if as_json:
@@ -131,7 +141,7 @@ def search(ctx: click.Context, query: str, k: int, project: str | None, adopter:
                               ensure_ascii=False))
         return
     for rank, p in enumerate(results, 1):
-        click.echo(f"{rank:>2}. [{p.score:.3f}] {_source_line(p)}")
+        click.echo(f"{rank:>2}. [{p.score:.3f}] {source_line(p)}")
         text = " ".join(p.text.split())
         click.echo(f"    {text[:300]}{'…' if len(text) > 300 else ''}")
 
@@ -161,6 +171,21 @@ def slack(ctx: click.Context, watch: bool) -> None:
     run_socket_mode(_settings(ctx), watch=watch)
 
 
+@main.command(name="mcp")
+@click.option("--corpus", "corpus", type=click.Path(file_okay=False, path_type=Path), help="Interview folder [QABOT_CORPUS_DIR].")
+@click.option("--index", "index", type=click.Path(file_okay=False, path_type=Path), help="Index folder [QABOT_INDEX_DIR].")
+@click.pass_context
+def mcp_(ctx: click.Context, corpus: Path | None, index: Path | None) -> None:
+    """Serve the MCP tools and interviews over stdin/stdout, for AI assistants (Claude, Cursor)."""
+    from bot.serve.mcp_server import run_stdio
+
+    settings = _settings(ctx).replace(corpus_dir=corpus, index_dir=index)
+    # stdout carries the protocol: what people should read goes to stderr (the assistant's MCP log).
+    click.echo(f"qabot mcp: serving {settings.index_dir} over stdio", err=True)
+    run_stdio(settings)
+    click.echo("qabot mcp: the client closed the connection; stopped", err=True)
+
+
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print votes as JSON.")
 @click.pass_context
@@ -182,6 +207,24 @@ def eval_(ctx: click.Context, questions: Path, top_k: int, as_json: bool, failur
     from bot.evaluation import run_eval_cli
 
     run_eval_cli(_settings(ctx), questions, top_k=top_k, as_json=as_json, failures=failures)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file, in a list.")
+@click.pass_context
+def inspect(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> None:
+    """Show how FILES would be indexed: names, layout, questions with their lines, template text, warnings."""
+    from bot.ingest.inspect import inspect_file, render
+
+    settings = _settings(ctx)
+    reports = [inspect_file(path, settings.corpus_dir, settings.max_file_bytes) for path in files]
+    if as_json:
+        click.echo(json.dumps(reports, indent=2, ensure_ascii=False))
+    else:
+        click.echo("\n\n".join(render(r) for r in reports))
+    if any("error" in r for r in reports):
+        ctx.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     admin_token: str | None = None
     public_url: str | None = None  # the address users reach the page at; a trailing "/" is dropped
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()  # comma-separated
+    # Bearer keys of /v1 (OpenAI-compatible) and /mcp, comma-separated; none = open (fine on loopback only).
+    api_keys: Annotated[tuple[str, ...], NoDecode] = ()
     log_questions: bool = False
     log_level: str = "INFO"
     host: str = "127.0.0.1"
@@ -68,6 +70,8 @@ class Settings(BaseSettings):
     slack_app_token: str | None = Field(None, validation_alias=_named("SLACK_APP_TOKEN"))
     slack_api_url: str = Field("https://slack.com/api/", validation_alias=_named("SLACK_API_URL"))
     slack_command: str = "/ask"
+    # In a Slack DM outside a thread, the questions of the last this many seconds are the conversation.
+    slack_dm_window_s: float = Field(600.0, gt=0, allow_inf_nan=False)
     watch_quiet_ms: int = 300
     watch_max_wait_ms: int = 2000
     watch_polling: bool = False
@@ -96,7 +100,7 @@ class Settings(BaseSettings):
         env = _ENV.get()
         return init_settings, (env_settings if env is None else _MappingEnv(settings_cls, env))
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "api_keys", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):

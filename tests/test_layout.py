@@ -11,7 +11,7 @@ import pytest
 
 BOT = Path(__file__).resolve().parents[1] / "bot"
 CORE = ("ingest", "embed", "index", "search", "answer")
-FRAMEWORKS = ("fastapi", "starlette", "uvicorn", "slack_bolt", "slack_sdk", "click")
+FRAMEWORKS = ("fastapi", "starlette", "uvicorn", "slack_bolt", "slack_sdk", "click", "mcp")
 STAGE_ORDER = ("ingest", "embed", "index", "search", "answer", "serve")  # data flows left to right
 
 

@@ -1,7 +1,7 @@
 """The HTTP API and web page: `create_app(settings, answerer=None)` (FastAPI)."""
 
-import asyncio
 import base64
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -28,10 +28,14 @@ from bot.serve.slots import AnswerSlots
 from bot.answer.answerer import Answerer, NotReady
 from bot.serve.schemas import (MAX_FILTER_CHARS, MAX_SEARCH_K, NOT_BLANK, AskResponse, ErrorResponse,
                             HealthResponse, InterviewsResponse, ReadyResponse, ReindexResponse, SearchResponse,
-                            SectionPassage, SourceResponse, ask_request_model)
+                            SourceResponse, ask_request_model)
 from bot.serve.observe import ApiMetrics, HeadAsGet, ObserveRequests, SecurityHeaders
 from bot.config import Settings
 from bot.serve.maintainer import IndexMaintainer
+from bot.serve.api_keys import warn_if_open
+from bot.serve.mcp_server import McpHttp
+from bot.serve.openai_api import openai_router
+from bot.serve.sources import source_body
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +172,7 @@ def create_app(settings: Settings, answerer: Answerer | None = None, *,
     maintainer = maintainer or IndexMaintainer(answerer, poll_seconds=poll_seconds)
     slots = AnswerSlots(settings.answer_threads)
     metrics = ApiMetrics(answerer)
+    mcp_http = McpHttp(settings, answerer, slots, not_ready=lambda: app.state.load_error)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
@@ -177,7 +182,8 @@ def create_app(settings: Settings, answerer: Answerer | None = None, *,
             threading.Thread(target=_load_index, args=(answerer, maintainer, app.state), name="qabot-load-index",
                              daemon=True).start()
         try:
-            yield {}
+            async with mcp_http.running():
+                yield {}
         finally:
             maintainer.stop()
             slots.close()
@@ -209,7 +215,7 @@ def create_app(settings: Settings, answerer: Answerer | None = None, *,
         """Answer a question with verbatim, cited quotes, or say the interviews don't cover it."""
         request.state.question = body.question
         answer = await slots.run(answerer.ask, body.question.strip(), body.top_k, body.project or None,
-                                 body.adopter or None)
+                                 body.adopter or None, tuple(body.history))
         request.state.answered = answer.answered
         return answer.to_dict()
 
@@ -230,17 +236,10 @@ def create_app(settings: Settings, answerer: Answerer | None = None, *,
                         **NOT_READY}, tags=["answers"])
     def source(chunk_id: str = PathParam(min_length=1, max_length=MAX_CHUNK_ID_CHARS)) -> dict[str, Any]:
         """A passage with its heading path and the passages of its section around it."""
-        index = answerer.index  # one generation for the whole response
-        chunk = next((c for c in index.chunks if c.chunk_id == chunk_id), None)
-        if chunk is None:
+        body = source_body(answerer.index, chunk_id)  # one generation for the whole response
+        if body is None:
             raise HTTPException(404, f"no passage with id {chunk_id!r} in the index (it may have been re-indexed)")
-        same = sorted((c for c in index.chunks if c.source == chunk.source and c.section == chunk.section),
-                      key=lambda c: (c.line_start, c.line_end))
-        entry = index.manifest.files.get(chunk.source)
-        return {**chunk.to_dict(), "title": getattr(entry, "title", None),
-                "interviewee": getattr(entry, "interviewee", None), "date": getattr(entry, "date", None),
-                "section_passages": [SectionPassage(chunk_id=c.chunk_id, question=c.question, text=c.text,
-                                                    line_start=c.line_start, line_end=c.line_end) for c in same]}
+        return body
 
     @app.get("/interviews", response_model=InterviewsResponse, responses=NOT_READY, tags=["answers"])
     def interviews() -> dict[str, Any]:
@@ -323,6 +322,10 @@ def create_app(settings: Settings, answerer: Answerer | None = None, *,
         return page
 
     app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    app.include_router(openai_router(settings, answerer, slots))  # /v1: OpenAI-compatible chat (openai_api.py)
+    app.add_route("/mcp", mcp_http, include_in_schema=False)  # MCP over streamable HTTP (mcp_server.py)
+    warn_if_open(settings.api_keys, settings.host)
 
     from bot import slack
     if slack.mount(app, settings, answerer):

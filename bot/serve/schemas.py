@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 MAX_TOP_K = 20
 MAX_SEARCH_K = 50
 MAX_FILTER_CHARS = 200
+MAX_HISTORY = 20  # earlier questions an /ask may carry (issue 16's contract)
 NOT_BLANK = r"\S"  # at least one non-whitespace character
 
 
@@ -153,4 +154,9 @@ def ask_request_model(max_question_chars: int, default_top_k: int) -> type[AskRe
         top_k=(int, Field(default=default_top_k, ge=1, le=MAX_TOP_K, description="Passages to cite (1-20).")),
         project=(str | None, Field(default=None, max_length=MAX_FILTER_CHARS, description="Only this project.")),
         adopter=(str | None, Field(default=None, max_length=MAX_FILTER_CHARS, description="Only this adopter.")),
+        history=(list[Annotated[str, Field(max_length=max_question_chars)]],
+                 Field(default_factory=list, max_length=MAX_HISTORY,
+                       description=f"The conversation's earlier questions, oldest first (at most {MAX_HISTORY}, "
+                                   f"each at most {max_question_chars} characters): a follow-up such as "
+                                   "\"and IBM?\" is answered as the standalone question it stands for.")),
     )

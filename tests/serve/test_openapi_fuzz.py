@@ -27,13 +27,14 @@ FUZZ = settings(max_examples=30, deadline=None, derandomize=True,
 
 @pytest.fixture
 def app(fake_settings: Settings, fake_answerer: Answerer):
-    """The app over the fixture index, admin enabled, no background polling."""
-    return create_app(fake_settings.replace(admin_token=TOKEN), fake_answerer, poll_seconds=0)
+    """The app over the fixture index, admin and API keys enabled, no background polling."""
+    return create_app(fake_settings.replace(admin_token=TOKEN, api_keys=(TOKEN,)), fake_answerer, poll_seconds=0)
 
 
 OPERATIONS = [("POST", "/ask"), ("GET", "/search"), ("GET", "/sources/{chunk_id}"), ("GET", "/interviews"),
               ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("POST", "/admin/reindex"),
-              ("GET", "/admin/status")]
+              ("GET", "/admin/status"), ("GET", "/v1/models"), ("GET", "/v1/models/{model}"),
+              ("POST", "/v1/chat/completions")]
 
 
 def test_fuzzed_operations_are_all_the_operations(app) -> None:
@@ -42,16 +43,18 @@ def test_fuzzed_operations_are_all_the_operations(app) -> None:
     assert documented == set(OPERATIONS)
 
 
-WITH_PARAMETERS = {"/ask", "/search", "/sources/{chunk_id}", "/admin/reindex"}
+WITH_PARAMETERS = {"/ask", "/search", "/sources/{chunk_id}", "/admin/reindex", "/v1/models/{model}",
+                   "/v1/chat/completions"}
+KEYED = ("/admin/", "/v1/")  # paths behind a bearer token: fuzzed without it and with it
 FUZZ_CASES = [(m, p, mode, token) for m, p in OPERATIONS
               for mode in ([GenerationMode.POSITIVE, GenerationMode.NEGATIVE] if p in WITH_PARAMETERS
                            else [GenerationMode.POSITIVE])
-              for token in ([None, TOKEN] if p.startswith("/admin/") else [None])]
+              for token in ([None, TOKEN] if p.startswith(KEYED) else [None])]
 
 
 # schemathesis' pytest loader (from_fixture) does not work with pytest 9, so strategies are driven directly.
 @pytest.mark.parametrize("method,path,mode,token", FUZZ_CASES,
-                         ids=[f"{m}{p}-{mode.value}-{'admin' if t else 'anon'}" for m, p, mode, t in FUZZ_CASES])
+                         ids=[f"{m}{p}-{mode.value}-{'token' if t else 'anon'}" for m, p, mode, t in FUZZ_CASES])
 def test_generated_requests_never_5xx(app, method: str, path: str, mode: GenerationMode, token: str | None) -> None:
     operation = schemathesis.openapi.from_asgi("/openapi.json", app)[path][method]
     headers = {"Authorization": f"Bearer {token}"} if token else None
@@ -90,3 +93,25 @@ def test_any_path_or_query_text_never_5xx(app, chunk_id: str, q: str) -> None:
     c = TestClient(app)
     assert c.get("/sources/" + quote(chunk_id, safe="")).status_code < 500
     assert c.get("/search", params={"q": q}).status_code < 500
+
+
+@given(body=st.binary(max_size=2048), content_type=st.sampled_from(["application/json", "text/plain", "", None]))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_raw_bodies_to_chat_completions_get_openai_errors(app, body: bytes, content_type: str | None) -> None:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    if content_type is not None:
+        headers["content-type"] = content_type
+    r = TestClient(app).post("/v1/chat/completions", content=body, headers=headers)
+    assert 400 <= r.status_code < 500, r.text
+    assert set(r.json()["error"]) == {"message", "type", "param", "code"}
+
+
+@given(messages=st.lists(st.fixed_dictionaries({"role": st.sampled_from(["system", "user", "assistant", "tool"]),
+                                                "content": st.one_of(st.text(max_size=200), st.none())}),
+                         min_size=1, max_size=5),
+       model=st.sampled_from(["qabot", "qabot:knative", "qabot:widgetd", "qabot:nope", ""]), stream=st.booleans())
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_conversation_is_answered_or_a_4xx(app, messages: list, model: str, stream: bool) -> None:
+    r = TestClient(app).post("/v1/chat/completions", json={"model": model, "messages": messages, "stream": stream},
+                             headers={"Authorization": f"Bearer {TOKEN}"})
+    assert r.status_code in (200, 400, 404, 422), r.text

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import re
 import tomllib
 from pathlib import Path
@@ -48,8 +47,8 @@ def containers() -> Iterator[tuple[Path, dict[str, Any], dict[str, Any], dict[st
 
 
 def env_names_read_by_settings() -> set[str]:
-    """The environment variable names Settings.from_env reads."""
-    return set(re.findall(r'"((?:QABOT|SLACK)_[A-Z_]+)"', inspect.getsource(Settings.from_env)))
+    """The environment variable names Settings reads (one per field)."""
+    return {Settings.variable(name) for name in Settings.model_fields}
 
 
 def route_paths() -> set[str]:
