@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(64 * 1024, ge=1)  # largest request head `qabot serve` reads; 431 above
     max_header_count: int = Field(100, ge=1)  # most header fields in one request head; 431 above
     header_timeout_s: float = Field(10.0, gt=0, allow_inf_nan=False)  # seconds to send a whole request head
+    body_timeout_s: float = Field(30.0, gt=0, allow_inf_nan=False)  # seconds to send a request's body after its head
     max_file_bytes: int = Field(4 * 1024 * 1024, ge=1)  # a bigger file is skipped unread (largest real: 13 KB)
     max_passages_per_file: int = Field(200, ge=1)  # a file making more passages is skipped (largest real: 22)
 

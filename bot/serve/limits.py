@@ -1,4 +1,4 @@
-"""Limits on each HTTP request head that uvicorn does not set itself: size and time to arrive."""
+"""Limits on each HTTP request that uvicorn does not set itself: head size, and time for the head and body."""
 
 from __future__ import annotations
 
@@ -32,18 +32,23 @@ class HeadLimitedProtocol(HttpToolsProtocol):
       and header fields as parsed (so a big head that arrives all in one read is caught too).
     - time: `header_timeout` seconds to send a whole head, counted from the connection (first request) or from
       the first byte of the request (later ones); then the connection is closed.
+    - body time: `body_timeout` seconds, from the end of the head, to send the whole body (bodies are at most
+      64 KiB, observe.MAX_BODY_BYTES); then the connection is closed and the app sees a disconnect. uvicorn
+      waits for a body that stops half way for good (a slow POST held a connection open past 100 s).
     """
 
     def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any],
                  _loop: asyncio.AbstractEventLoop | None = None, *, max_header_bytes: int = 64 * 1024,
                  max_header_count: int = 100,
-                 header_timeout: float = 10.0) -> None:
+                 header_timeout: float = 10.0, body_timeout: float = 30.0) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.max_header_bytes = max_header_bytes
         self.max_header_count = max_header_count
         self._head_fields = 0  # header fields of the current head
         self.header_timeout = header_timeout
         self._head_deadline: asyncio.TimerHandle | None = None
+        self.body_timeout = body_timeout
+        self._body_deadline: asyncio.TimerHandle | None = None
         self._head_received: int | None = 0  # bytes received since the current head began; None between heads
         self._head_parsed = 0  # bytes of the current head's request line and header fields
         self._head_too_large = False
@@ -55,6 +60,7 @@ class HeadLimitedProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._clear_head_deadline()
+        self._clear_body_deadline()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -93,6 +99,13 @@ class HeadLimitedProtocol(HttpToolsProtocol):
         self._clear_head_deadline()
         self._head_received = None
         super().on_headers_complete()
+        # Cleared by on_message_complete, which httptools calls at once for a request without a body.
+        self._clear_body_deadline()
+        self._body_deadline = self.loop.call_later(self.body_timeout, self._body_timed_out)
+
+    def on_message_complete(self) -> None:
+        self._clear_body_deadline()
+        super().on_message_complete()
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn answers 400 to every parser error; the one _count_parsed raised is a 431."""
@@ -151,11 +164,29 @@ class HeadLimitedProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
+    def _clear_body_deadline(self) -> None:
+        if self._body_deadline is not None:
+            self._body_deadline.cancel()
+            self._body_deadline = None
+
+    def _body_timed_out(self) -> None:
+        self._body_deadline = None
+        if self.transport.is_closing():
+            return
+        if self.pipeline:  # the body waits behind a pipelined request's response (reading is paused): not late
+            self._body_deadline = self.loop.call_later(self.body_timeout, self._body_timed_out)
+            return
+        logger.info("closed a connection from %s: request body not complete within %.1f s", self.client,
+                    self.body_timeout)
+        self.transport.close()
+
+
 def http_limits(settings: Settings) -> dict[str, Any]:
-    """The uvicorn.Config arguments that put the settings' limits on every request head.
+    """The uvicorn.Config arguments that put the settings' limits on every request (head and body).
 
     uvicorn calls `http` to make each connection's protocol; a partial carries the limits and, unlike a
     class made on the fly, pickles by name into `--workers` processes."""
     return {"http": functools.partial(HeadLimitedProtocol, max_header_bytes=settings.max_header_bytes,
                                       max_header_count=settings.max_header_count,
-                                      header_timeout=settings.header_timeout_s)}
+                                      header_timeout=settings.header_timeout_s,
+                                      body_timeout=settings.body_timeout_s)}

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 from watchfiles import Change, DefaultFilter, watch
 
 from bot.config import Settings
-from bot.ingest.files import SUFFIXES, CorpusError
+from bot.ingest.files import SUFFIXES
 from bot.index.build import CancelToken, is_stale
 from bot.serve.maintainer import IndexMaintainer
 
@@ -77,9 +77,13 @@ class CorpusWatcher:
         self._carried: list[dict[str, str]] = []  # changes of a cancelled rebuild, shown with the one that lands
 
     def start(self) -> "CorpusWatcher":
-        """Start watching in a daemon thread (returns self)."""
+        """Start watching in a daemon thread (returns self).
+
+        A corpus folder that is not there yet (a volume mounted after the service starts) is waited for: status
+        and the log say it is missing, and watching starts, with a catch-up build, once it appears."""
         if not self.corpus_dir.is_dir():
-            raise CorpusError(f"cannot watch {self.corpus_dir}: the corpus folder does not exist")
+            logger.warning("the corpus folder %s does not exist yet; watching will start when it appears",
+                           self.corpus_dir)
         if self._thread is None:
             # Two threads: one takes file events as they come (and hides deleted files at once), the other
             # rebuilds, so events that arrive during a rebuild are coalesced into the next one.
@@ -154,6 +158,7 @@ class CorpusWatcher:
             if self.error is None or not self.error.startswith(_MISSING):
                 self.error = f"{_MISSING}: {self.corpus_dir} (waiting for it to come back)"
                 logger.error("%s", self.error)
+                self._ready.set()  # nothing to catch up with meanwhile: a start waiting on us goes on serving
             self._stop.wait(_TICK_MS / 1000)
         return None
 

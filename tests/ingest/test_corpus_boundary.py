@@ -115,3 +115,19 @@ def test_search_over_http_never_returns_the_outside_file(fake_settings, outside:
         assert hits["results"] and all("zorgmatic" not in h["text"] for h in hits["results"])
         listed = client.get("/interviews").json()
         assert all("knative-adopter-interview-x" not in str(i) for i in listed.get("interviews", listed))
+
+
+def test_links_added_under_watch_follow_the_same_rules(watching, fake_answerer, outside: Path) -> None:
+    """--watch builds through the same walk: an outside link is named and never served, an inside one is."""
+    from tests.serve.test_watch import wait_for
+
+    maintainer, _ = watching
+    corpus = fake_answerer.settings.corpus_dir
+    (corpus / "knative" / "knative-adopter-interview-x.md").symlink_to(outside)
+    (corpus / "drafts").mkdir()
+    (corpus / "drafts" / "inner.md").write_text(INTERVIEW)
+    (corpus / "knative" / "knative-adopter-interview-inner.md").symlink_to(Path("..") / "drafts" / "inner.md")
+    wait_for(lambda: "knative/knative-adopter-interview-inner.md" in fake_answerer.index.manifest.files, 20)
+    assert maintainer.status()["skipped"]["knative/knative-adopter-interview-x.md"].startswith("link leads outside")
+    assert "knative/knative-adopter-interview-x.md" not in fake_answerer.index.manifest.files
+    assert all("zorgmatic" not in p.text for p in fake_answerer.search("root nologin zorgmatic", 10))

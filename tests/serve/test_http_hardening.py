@@ -159,7 +159,8 @@ def test_qabot_serve_puts_the_limits_on_uvicorn(fake_settings: Settings, fake_an
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(kwargs))
     server.run_server(limited)
     assert seen["http"].func is HeadLimitedProtocol
-    assert seen["http"].keywords == {"max_header_bytes": 4096, "max_header_count": 20, "header_timeout": 1.5}
+    assert seen["http"].keywords == {"max_header_bytes": 4096, "max_header_count": 20, "header_timeout": 1.5,
+                                     "body_timeout": 30.0}
 
     # --workers: uvicorn's Config goes pickled to each spawned worker, and the limits with it.
     seen.clear()
@@ -168,7 +169,8 @@ def test_qabot_serve_puts_the_limits_on_uvicorn(fake_settings: Settings, fake_an
     assert seen["workers"] == 2
     http = pickle.loads(pickle.dumps(seen["http"]))
     assert http.func is HeadLimitedProtocol
-    assert http.keywords == {"max_header_bytes": 4096, "max_header_count": 20, "header_timeout": 1.5}
+    assert http.keywords == {"max_header_bytes": 4096, "max_header_count": 20, "header_timeout": 1.5,
+                             "body_timeout": 30.0}
 
 
 # --- request head limits on a real server --------------------------------------------------------------
@@ -258,6 +260,32 @@ def test_a_request_head_that_never_completes_is_closed_within_the_timeout(fake_s
 
         # A normal request on the same server is answered.
         with _connect(port) as sock:
+            sock.sendall(_head())
+            assert _reply(sock).startswith(b"HTTP/1.1 200")
+
+
+def test_a_request_body_that_stops_half_way_is_closed_within_the_timeout(fake_settings: Settings,
+                                                                        fake_answerer: Answerer) -> None:
+    assert Settings.from_env({}).body_timeout_s == 30.0
+    assert Settings.from_env({"QABOT_BODY_TIMEOUT_S": "2.5"}).body_timeout_s == 2.5
+    head = (b"POST /ask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\nConnection: close\r\n\r\n")
+    with limited_server(fake_settings.replace(body_timeout_s=1.0), fake_answerer) as port:
+        with _connect(port) as sock:  # 16 of 100 bytes, then nothing: uvicorn alone waits for good
+            started = time.monotonic()
+            sock.sendall(head + b'{"question": "wh')
+            assert _reply(sock) == b""
+            assert 0.9 <= time.monotonic() - started < 3.0
+        with _connect(port) as sock:  # a body sent in pieces, all within the timeout, is answered
+            body = b'{"question": "How do they scale to zero?"}'
+            sock.sendall(head.replace(b"100", str(len(body)).encode()) + body[:10])
+            time.sleep(0.3)
+            sock.sendall(body[10:])
+            assert _reply(sock).startswith(b"HTTP/1.1 200")
+        with _connect(port) as sock:  # a request without a body is not timed out while it is answered
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+            time.sleep(1.3)
             sock.sendall(_head())
             assert _reply(sock).startswith(b"HTTP/1.1 200")
 

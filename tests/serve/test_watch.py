@@ -14,7 +14,6 @@ from watchfiles import Change
 
 from bot.answer.answerer import Answerer
 from bot.config import Settings
-from bot.ingest.files import CorpusError
 from bot.serve.maintainer import IndexMaintainer
 from bot.serve.watch import InterviewFilter, start_watching
 
@@ -180,10 +179,24 @@ def test_a_dead_watcher_thread_is_reported_as_an_error(fake_answerer: Answerer, 
         watcher.stop()
 
 
-def test_watching_a_missing_folder_is_a_clear_error(fake_answerer: Answerer, tmp_path: Path) -> None:
-    settings = fake_answerer.settings.replace(corpus_dir=tmp_path / "nope")
-    with pytest.raises(CorpusError, match="does not exist"):
-        start_watching(settings, IndexMaintainer(fake_answerer, poll_seconds=0))
+def test_a_corpus_folder_mounted_after_the_start_is_waited_for(fake_answerer: Answerer, tmp_path: Path) -> None:
+    corpus = fake_answerer.settings.corpus_dir
+    shutil.move(corpus, tmp_path / "volume")  # the volume is not mounted yet when the service starts
+    maintainer = IndexMaintainer(fake_answerer, poll_seconds=0)
+    watcher = start_watching(fake_answerer.settings, maintainer)
+    try:
+        assert watcher.wait_ready(5)  # a start waiting on the watcher goes on serving the index it has
+        status = maintainer.status()["watch"]
+        assert status["watching"] and status["error"].startswith("the corpus folder is missing")
+        assert sources(fake_answerer, "scale to zero")  # the index it has is still served
+        shutil.copytree(tmp_path / "volume", corpus)
+        (corpus / "knative" / "knative-adopter-interview-mounted.md").write_text(
+            interview("Mounted", "Mounted brought velvet turbines."))
+        wait_for(lambda: "knative/knative-adopter-interview-mounted.md" in fake_answerer.index.manifest.files, 20)
+        assert sources(fake_answerer, "velvet turbines")[0] == "knative/knative-adopter-interview-mounted.md"
+        assert maintainer.status()["watch"]["error"] is None
+    finally:
+        watcher.stop()
 
 
 @pytest.mark.parametrize("path, wanted", [
