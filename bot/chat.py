@@ -25,8 +25,18 @@ HELP = ("Ask a question; follow-ups (\"and IBM?\", \"why did they pick it?\") co
 
 
 def source_line(p: Any) -> str:
-    """One line naming a citation or passage: project, adopter, section, question and file:lines."""
-    return f"{p.project} · {p.adopter} · {p.section} · {p.question} ({p.source}:{p.line_start}-{p.line_end})"
+    """One line naming a citation or passage: project, adopter, section, question and file:lines (and the PDF
+    page: "p. 2", "pp. 2-3")."""
+    where = f"{p.source}:{p.line_start}-{p.line_end}{page_label(p, ', ')}"
+    return f"{p.project} · {p.adopter} · {p.section} · {p.question} ({where})"
+
+
+def page_label(p: Any, before: str = "") -> str:
+    """"p. 2" or "pp. 2-3" for a citation or passage from a PDF (after `before`); "" for other formats."""
+    page, end = getattr(p, "page", None), getattr(p, "page_end", None)
+    if page is None:
+        return ""
+    return f"{before}p. {page}" if end in (None, page) else f"{before}pp. {page}-{end}"
 
 
 def echo_answer(answer: "Answer", echo: Callable[[str], None] = click.echo) -> None:

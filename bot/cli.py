@@ -38,6 +38,8 @@ def main(ctx: click.Context, verbose: bool) -> None:
     if not verbose:
         for noisy in ("sentence_transformers", "transformers", "httpx", "faiss"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+        # pypdf's complaints about a damaged PDF precede the one "skipped FILE: reason" line that says it.
+        logging.getLogger("pypdf").setLevel(logging.ERROR)
     ctx.obj = {"settings": settings}
 
 
@@ -70,7 +72,8 @@ def index(ctx: click.Context, corpus: Path | None, index: Path | None, full: boo
     embedder = settings_embedder(settings)
     try:
         report = build(settings.corpus_dir, settings.index_dir, embedder, full=full, progress=True,
-                       on_skip=lambda source, why: click.echo(f"skipped {source}: {why}", err=True))
+                       on_skip=lambda source, why: click.echo(f"skipped {source}: {why}", err=True),
+                       on_warning=lambda source, why: click.echo(f"warning: {source}: {why}", err=True))
     except (CorpusError, StoreError, EmbeddingError) as exc:
         raise _fail(str(exc)) from exc
     except PermissionError as exc:  # one the index code did not name: still one line, not a traceback

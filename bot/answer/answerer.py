@@ -61,13 +61,15 @@ class Passage:
     line_start: int
     line_end: int
     score: float
+    page: int | None = None  # PDF: the page of line_start (None for other formats)
+    page_end: int | None = None  # PDF: the page of line_end
 
     @classmethod
     def from_hit(cls, hit: Hit) -> "Passage":
         """The passage of a search hit."""
         c = hit.chunk
         return cls(c.chunk_id, c.source, c.project, c.adopter, c.section, c.question, c.text,
-                   c.line_start, c.line_end, round(hit.score, 4))
+                   c.line_start, c.line_end, round(hit.score, 4), c.page_of(c.line_start), c.page_of(c.line_end))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (every field is a plain value: a shallow copy, not asdict's deep one)."""
@@ -90,6 +92,8 @@ class Citation:
     line_start: int
     line_end: int
     score: float
+    page: int | None = None  # PDF: the page the quote starts on (None for other formats)
+    page_end: int | None = None  # PDF: the page it ends on
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (every field is a plain value: a shallow copy, not asdict's deep one)."""
@@ -159,7 +163,8 @@ def compose(question: str, hits: list[Hit], took_ms: float = 0.0,
             quote = quote_for(hit)
             n = len(citations) + 1
             citations.append(Citation(n, c.chunk_id, c.source, c.project, c.adopter, c.section, c.question,
-                                      c.text, quote.text, quote.line_start, quote.line_end, round(hit.score, 4)))
+                                      c.text, quote.text, quote.line_start, quote.line_end, round(hit.score, 4),
+                                      c.page_of(quote.line_start), c.page_of(quote.line_end)))
             shown.append(f"“{normalize_space(quote.text)}” [{n}]")
         head = group[0].chunk
         lines.append(f"- {head.project} · {head.adopter}: " + " … ".join(shown))

@@ -20,7 +20,7 @@ from bot.config import Settings
 from bot.index import generations
 from bot.ingest.chunking import CHUNKER_VERSION, Chunk, ChunkBudgetExceeded, chunk_interview
 from bot.ingest.files import CorpusError, discover, file_sha256, relative_source
-from bot.ingest.parse import parse_file
+from bot.ingest.parse import index_warnings, parse_file
 from bot.embed.embedders import Embedder
 
 logger = logging.getLogger(__name__)
@@ -346,14 +346,16 @@ class _Planned:
 def build(corpus_dir: Path, index_dir: Path, embedder: Embedder, full: bool = False,
           progress: bool = False, on_skip: Callable[[str, str], None] | None = None, *,
           limits: Limits | None = None, cancel: CancelToken | None = None, report: BuildReport | None = None,
-          memo: BuildMemo | None = None, defer_over: int | None = None) -> BuildReport:
+          memo: BuildMemo | None = None, defer_over: int | None = None,
+          on_warning: Callable[[str, str], None] | None = None) -> BuildReport:
     """Build or update the index in `index_dir` from the interviews in `corpus_dir`.
 
     `limits` (default: the settings) skip files that are too big or make too many passages. `cancel` stops the
     build between files and embedding batches (BuildCancelled; nothing is written). `report` is filled in as the
     build goes, for progress. `memo` carries vectors and skips from build to build. `defer_over`: a new or
     changed file that needs more than this many passages embedded is left as it was (listed in `deferred`), so
-    the other changes go live first; a follow-up build without it does the file."""
+    the other changes go live first; a follow-up build without it does the file. `on_warning(source, warnings)`
+    hears of a file parsed into one section or without questions (instead of the log, when given)."""
     if not corpus_dir.is_dir():
         raise CorpusError(f"corpus folder {corpus_dir} does not exist")
     started = time.perf_counter()
@@ -369,7 +371,8 @@ def build(corpus_dir: Path, index_dir: Path, embedder: Embedder, full: bool = Fa
                 cancel.check()  # cancelled while waiting for another build to finish
             prev = _previous(index_dir, embedder.name, full, report)
             try:
-                _build_locked(corpus_dir, index_dir, embedding, prev, report, ticker, on_skip, limits, defer_over)
+                _build_locked(corpus_dir, index_dir, embedding, prev, report, ticker, on_skip, limits, defer_over,
+                              on_warning)
             finally:
                 if prev is not None:
                     prev.close()
@@ -411,7 +414,8 @@ def prepare_query_encoder(embedder: Embedder) -> None:
 
 def _build_locked(corpus_dir: Path, index_dir: Path, embedding: _Embedding, prev: store.Previous | None,
                   report: BuildReport, ticker: _Ticker, on_skip: Callable[[str, str], None] | None,
-                  limits: Limits, defer_over: int | None) -> None:
+                  limits: Limits, defer_over: int | None,
+                  on_warning: Callable[[str, str], None] | None = None) -> None:
     prev_files = prev.manifest.files if prev else {}
     reusable = prev is not None and prev.spans_known
     memo, cancel = embedding.memo, embedding.cancel
@@ -451,10 +455,13 @@ def _build_locked(corpus_dir: Path, index_dir: Path, embedding: _Embedding, prev
             _skip(report, source, why, on_skip)
             continue
         try:
-            interview = parse_file(path, corpus_dir, limits.max_file_bytes)
+            interview = parse_file(path, corpus_dir, limits.max_file_bytes, warn=on_warning is None)
         except CorpusError as exc:
             _skip(report, source, str(exc).split(": ", 1)[-1], on_skip)
             continue
+        warnings = index_warnings(interview) if on_warning is not None else []
+        if warnings and on_warning is not None:  # one line per file
+            on_warning(source, "; ".join(warnings))
         try:
             new_chunks = chunk_interview(interview, limits.max_passages_per_file)
         except ChunkBudgetExceeded as exc:

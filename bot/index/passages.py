@@ -7,10 +7,11 @@ index, bot/index/tokencache.py, made that 0.5 s). Beside it the build writes:
 - passages.bin: the UTF-8 chunk id and text of every passage, row after row;
 - passage-rows.bin: per row (and one closing row of totals) its first byte, first character and first token there,
   the length of its chunk id, its lines, and the codes of its source, project, adopter, section, question and
-  heading path in the tables (little-endian int64s);
+  heading path in the tables, and the code of its pages (little-endian int64s);
 - passage-tokens.bin: the term codes of every passage text, as bot.index.keyword tokenizes it (little-endian int32s);
 - passage-tables.json: the distinct names (sources, projects, adopters, sections, questions, headings), heading
-  paths (lists of name codes) and terms the codes stand for, and the tokenizer rules the terms were made by.
+  paths (lists of name codes), pages (`Chunk.pages`, code 0 the empty one of a passage not from a PDF) and terms
+  the codes stand for, and the tokenizer rules the terms were made by.
 An incremental build copies an unchanged file's rows as bytes, codes and shifted offsets (its tables start as
 the previous generation's, so codes keep their meaning; a full build starts them afresh). The files are raw
 arrays, written as the rows come (a .npy file needs its length before its first byte).
@@ -22,7 +23,7 @@ import json
 import mmap
 import os
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
 from typing import Any, Sequence
@@ -41,8 +42,8 @@ PASSAGE_TOKENS = "passage-tokens.bin"  # int32, little-endian
 PASSAGE_TABLES = "passage-tables.json"
 FILES = (PASSAGES, PASSAGE_INDEX, PASSAGE_TOKENS, PASSAGE_TABLES)
 # Columns of passages.npy; the closing row holds the totals of BYTE, CHAR and TOKEN.
-BYTE, CHAR, TOKEN, ID_CHARS, LINE_START, LINE_END, SOURCE, PROJECT, ADOPTER, SECTION, QUESTION, PATH = range(12)
-COLUMNS = 12
+BYTE, CHAR, TOKEN, ID_CHARS, LINE_START, LINE_END, SOURCE, PROJECT, ADOPTER, SECTION, QUESTION, PATH, PAGES = range(13)
+COLUMNS = 13
 _NAMES = (SOURCE, PROJECT, ADOPTER, SECTION, QUESTION)
 _BLOCK_ROWS = 16384  # rows decoded at a time while loading (bounds the decoded block held beside the passages)
 
@@ -53,16 +54,17 @@ class PassageFormatError(ValueError):
 
 @dataclass
 class Tables:
-    """The names, heading paths and terms that passages.npy and passage-tokens.npy refer to by code."""
+    """The names, heading paths, pages and terms that passages.npy and passage-tokens.npy refer to by code."""
 
     names: list[str]
     paths: list[list[int]]
     terms: list[str]
     tokenizer: str
+    pages: list[list[int]] = field(default_factory=lambda: [[]])  # code 0: no pages (not a PDF)
 
     def to_json(self) -> str:
         """Serialized tables."""
-        return json.dumps({"names": self.names, "paths": self.paths, "terms": self.terms,
+        return json.dumps({"names": self.names, "paths": self.paths, "terms": self.terms, "pages": self.pages,
                            "tokenizer": self.tokenizer}, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
@@ -70,10 +72,10 @@ class Tables:
         """Parse the tables file (PassageFormatError when it is not one)."""
         try:
             d = json.loads(path.read_text(encoding="utf-8"))
-            tables = cls(d["names"], d["paths"], d["terms"], d["tokenizer"])
+            tables = cls(d["names"], d["paths"], d["terms"], d["tokenizer"], d["pages"])
         except (ValueError, KeyError, TypeError) as exc:
             raise PassageFormatError(f"{path.name} is not a passage table ({exc})") from exc
-        if not all(isinstance(x, list) for x in (tables.names, tables.paths, tables.terms)):
+        if not all(isinstance(x, list) for x in (tables.names, tables.paths, tables.terms, tables.pages)):
             raise PassageFormatError(f"{path.name} is not a passage table")
         return tables
 
@@ -124,9 +126,11 @@ class PassageFiles:
         if rows and (np.any(np.diff(index[:, [BYTE, CHAR, TOKEN]], axis=0) < 0)
                      or np.any(body[:, ID_CHARS] < 0) or np.any(body[:, ID_CHARS] > np.diff(index[:, CHAR]))
                      or int(body[:, _NAMES].min()) < 0 or int(body[:, _NAMES].max()) >= len(tables.names)
-                     or int(body[:, PATH].min()) < 0 or int(body[:, PATH].max()) >= len(tables.paths)):
+                     or int(body[:, PATH].min()) < 0 or int(body[:, PATH].max()) >= len(tables.paths)
+                     or int(body[:, PAGES].min()) < 0 or int(body[:, PAGES].max()) >= len(tables.pages)):
             return False
         return (all(isinstance(name, str) for name in tables.names)
+                and all(isinstance(p, list) and all(type(n) is int for n in p) for p in tables.pages)
                 and all(isinstance(p, list) and all(type(c) is int and 0 <= c < len(tables.names) for c in p)
                         for p in tables.paths))
 
@@ -168,6 +172,7 @@ class PassageFiles:
         """Every passage as answering needs it: `embed_text` empty, names and heading paths shared."""
         index, names = self.index, self.tables.names
         paths = [tuple(names[c] for c in p) for p in self.tables.paths]
+        pages = [tuple(p) for p in self.tables.pages]
         out: list[Chunk] = []
         for r0, r1, text, base in self._blocks(0, len(index) - 1):
             starts = (index[r0:r1, CHAR] - base).tolist()
@@ -178,7 +183,8 @@ class PassageFiles:
             columns = [[names[c] for c in index[r0:r1, k].tolist()] for k in _NAMES]
             heading_paths = [paths[c] for c in index[r0:r1, PATH].tolist()]
             lines = index[r0:r1, LINE_START].tolist(), index[r0:r1, LINE_END].tolist()
-            out.extend(map(Chunk, ids, *columns, heading_paths, texts, *lines, repeat("")))
+            page_marks = [pages[c] for c in index[r0:r1, PAGES].tolist()]
+            out.extend(map(Chunk, ids, *columns, heading_paths, texts, *lines, repeat(""), page_marks))
         return out
 
     def text_tokens(self) -> Tokens | None:
@@ -220,10 +226,12 @@ class PassageWriter:
         # The previous terms are kept only when made by the same tokenizer rules (else copied rows are tokenized).
         self._seed_terms = seed is not None and seed.tables.tokenizer == fp
         self.tables = Tables(list(seed.tables.names) if seed else [], [list(p) for p in seed.tables.paths] if seed else [],
-                             list(seed.tables.terms) if self._seed_terms else [], fp)
+                             list(seed.tables.terms) if self._seed_terms else [], fp,
+                             [list(p) for p in seed.tables.pages] if seed else [[]])
         self._name_code = {n: i for i, n in enumerate(self.tables.names)}
         self._path_code = {tuple(p): i for i, p in enumerate(self.tables.paths)}
         self._term_code = {t: i for i, t in enumerate(self.tables.terms)}
+        self._pages_code = {tuple(p): i for i, p in enumerate(self.tables.pages)}
 
     def _name(self, name: str) -> int:
         return _intern(self._name_code, self.tables.names, name)
@@ -234,6 +242,14 @@ class PassageWriter:
         if code is None:
             code = self._path_code[codes] = len(self.tables.paths)
             self.tables.paths.append(list(codes))
+        return code
+
+    def _pages(self, pages: Sequence[int]) -> int:
+        key = tuple(pages)
+        code = self._pages_code.get(key)
+        if code is None:
+            code = self._pages_code[key] = len(self.tables.pages)
+            self.tables.pages.append(list(key))
         return code
 
     def _local_tokens(self, texts: Sequence[str]) -> Tokens:
@@ -262,7 +278,8 @@ class PassageWriter:
             parts.append(encoded)
             rows[r] = (self._bytes, self._chars, self._ntokens + int(tokens.ptr[r]), len(c.chunk_id), c.line_start,
                        c.line_end, self._name(c.source), self._name(c.project), self._name(c.adopter),
-                       self._name(c.section), self._name(c.question), self._path(c.heading_path))
+                       self._name(c.section), self._name(c.question), self._path(c.heading_path),
+                       self._pages(c.pages))
             self._bytes += len(encoded)
             self._chars += len(c.chunk_id) + len(c.text)
         self._blob.write(b"".join(parts))

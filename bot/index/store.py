@@ -37,7 +37,8 @@ VECTORS = "vectors.npy"
 FAISS_FILE = "index.faiss"
 KEYS = "keys.npy"  # a digest of each row's embed text, so a build can reuse vectors without parsing chunks
 LISTS = "lists.npy"  # the IVF list of each row (approximate index only), so a build assigns only new rows
-FORMAT_VERSION = 3  # 3: passages also in columns (bot/index/passages.py); older formats are refused
+# 3: passages also in columns (bot/index/passages.py); 4: their PDF pages too. Older formats are refused.
+FORMAT_VERSION = 4
 # Files a build makes again from chunks.jsonl and vectors.npy: damage to them costs no re-embedding.
 DERIVED = (FAISS_FILE, LISTS, KEYS, *PASSAGE_FILES)
 
@@ -225,7 +226,8 @@ def build_faiss(vectors: np.ndarray) -> Any:
 
 
 def _chunk_line(chunk: Chunk) -> bytes:
-    d = {name: getattr(chunk, name) for name in chunk.__dataclass_fields__}
+    # A passage not from a PDF has no pages: its line is as before.
+    d = {name: getattr(chunk, name) for name in chunk.__dataclass_fields__ if name != "pages" or chunk.pages}
     return (json.dumps(d, ensure_ascii=False) + "\n").encode("utf-8")
 
 

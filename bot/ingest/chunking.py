@@ -40,17 +40,26 @@ class Chunk:
     line_start: int
     line_end: int
     embed_text: str  # context header + text, what the model sees
+    # PDF: the page of line_start, then the first line of each later page up to line_end; () for other formats.
+    pages: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         d = asdict(self)
         d["heading_path"] = list(self.heading_path)
+        d["pages"] = list(self.pages)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Chunk":
         """Inverse of to_dict."""
-        return cls(**{**d, "heading_path": tuple(d["heading_path"])})
+        return cls(**{**d, "heading_path": tuple(d["heading_path"]), "pages": tuple(d.get("pages", ()))})
+
+    def page_of(self, line: int) -> int | None:
+        """The PDF page one of this passage's lines is on (None when the passage is not from a PDF)."""
+        if not self.pages:
+            return None
+        return self.pages[0] + sum(1 for start in self.pages[1:] if start <= line)
 
 
 def context_header(interview: Interview, section: str, question: str) -> str:
@@ -155,6 +164,7 @@ def chunk_interview(interview: Interview, max_passages: int | None = None) -> li
                 line_start=line_start,
                 line_end=line_end,
                 embed_text=f"{header}\n{' '.join(text.split())}",
+                pages=interview.page_marks(line_start, line_end),
             ))
     return chunks
 

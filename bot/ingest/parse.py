@@ -19,7 +19,7 @@ from bot.ingest.layout import Marker, find_markers, question_like
 from bot.ingest.markup import MAX_HEADING_CHARS, clean_inline, front_matter, front_matter_end, is_rule, trim
 from bot.ingest.turns import speakers
 
-__all__ = ["MAX_HEADING_CHARS", "Interview", "Section", "parse_file", "parse_text"]
+__all__ = ["MAX_HEADING_CHARS", "Interview", "Section", "index_warnings", "parse_file", "parse_text"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,14 @@ class Interview:
         if not self.pages:
             return None
         return sum(1 for start in self.pages if start <= line) or 1
+
+    def page_marks(self, line_start: int, line_end: int) -> tuple[int, ...]:
+        """A passage's pages as `Chunk.pages` holds them: the page of `line_start`, then the first line of each
+        later page up to `line_end` (() for other formats)."""
+        if not self.pages:
+            return ()
+        page = self.page_of(line_start)
+        return (page, *(start for start in self.pages[page:] if start <= line_end))
 
 
 def _title_line(lines: list[str], start: int) -> int | None:
@@ -227,7 +235,8 @@ def parse_text(text: str, source: str, sha256: str = "", fmt: str = "markdown",
 
 def parse_file(path: Path, corpus_dir: Path, max_bytes: int | None = None, warn: bool = True) -> Interview:
     """Read and parse one interview file of any supported format; raise CorpusError if it cannot be used (or
-    is over `max_bytes`). With `warn`, a file without questions or in one section is logged, by name."""
+    is over `max_bytes`). With `warn`, a file without questions or in one section is logged, by name
+    (`index_warnings`)."""
     found = extract(path, max_bytes)
     source = relative_source(path, corpus_dir)
     try:
@@ -237,8 +246,12 @@ def parse_file(path: Path, corpus_dir: Path, max_bytes: int | None = None, warn:
     if not interview.sections:
         raise CorpusError(f"{path}: no text to index")
     if warn:
-        for warning in interview.warnings:
-            if warning.startswith(("no questions", "parsed into a single")):
-                logger.warning("%s: %s", source, warning)
+        for warning in index_warnings(interview):
+            logger.warning("%s: %s", source, warning)
     return interview
+
+
+def index_warnings(interview: Interview) -> list[str]:
+    """The warnings a build names a file for: no questions found, or the whole file in one section."""
+    return [w for w in interview.warnings if w.startswith(("no questions", "parsed into a single"))]
 

@@ -26,6 +26,9 @@ class PassageOut(BaseModel):
     line_start: int
     line_end: int
     score: float
+    page: int | None = Field(default=None, description="PDF interviews: the page `line_start` is on (null for "
+                                                   "other formats).")
+    page_end: int | None = Field(default=None, description="PDF interviews: the page `line_end` is on.")
 
 
 class CitationOut(PassageOut):
@@ -65,6 +68,9 @@ class SectionPassage(BaseModel):
     text: str
     line_start: int
     line_end: int
+    page: int | None = Field(default=None, description="PDF interviews: the page `line_start` is on (null for "
+                                                   "other formats).")
+    page_end: int | None = Field(default=None, description="PDF interviews: the page `line_end` is on.")
 
 
 class SourceResponse(BaseModel):
@@ -80,6 +86,9 @@ class SourceResponse(BaseModel):
     text: str
     line_start: int
     line_end: int
+    page: int | None = Field(default=None, description="PDF interviews: the page `line_start` is on (null for "
+                                                   "other formats).")
+    page_end: int | None = Field(default=None, description="PDF interviews: the page `line_end` is on.")
     title: str | None = None
     interviewee: str | None = None
     date: str | None = None

@@ -90,3 +90,47 @@ def test_inspect_json_and_a_file_that_cannot_be_indexed(tmp_path: Path) -> None:
     assert [q["question"] for q in good["questions"]] == ["How long has your organization used the project?"]
     assert good["questions"][0]["line_start"] == 16 and good["boilerplate"][0]["line_start"] == 10
     assert bad["file"] == str(broken) and bad["error"].startswith("not a readable PDF")
+
+
+BOLD_METADATA = """# Widgetd Adopter Interview - Initech
+
+**Meeting Time:** 1/27/2026 7:30 PM CET  
+**Attendees:**  
+- **TOC:** Pat Host, TOC Sponsor of Widgetd  
+- **Adopter:** Ana Lima, Platform Lead, Initech
+
+---
+
+## Usage Scenario
+
+### How long has your organization used the project?
+
+Initech has used Widgetd in production since 2021.
+
+## Perception
+
+### How would you rate the project on these points?
+
+- Documentation
+  + Good for getting started, thin on upgrades.
+- Community
+  + Maintainers answer within a day.
+"""
+
+
+def test_inspect_a_bold_metadata_layout(tmp_path: Path) -> None:
+    """Buildpacks-style: bold metadata lines, attendees nested under **Attendees:**, answers as nested + bullets."""
+    path = tmp_path / "widgetd" / "widgetd-adopter-interview-initech.md"
+    path.parent.mkdir()
+    path.write_text(BOLD_METADATA, encoding="utf-8")
+    result = CliRunner().invoke(main, ["inspect", str(path)])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert out.startswith("widgetd/widgetd-adopter-interview-initech.md\n")
+    assert "format: markdown  ·  layout: headings  ·  23 lines" in out
+    assert "project: Widgetd  ·  adopter: Initech" in out
+    assert "interviewee: Ana Lima, Platform Lead, Initech  ·  date: 1/27/2026 7:30 PM CET" in out
+    assert "questions (2):" in out and "14-14  How long has your organization used the project?" in out
+    assert "20-23  How would you rate the project on these points?" in out
+    assert "→ - Documentation + Good for getting started, thin on upgrades. - Community … (14 words)" in out
+    assert "3-6  Interview details" in out and out.rstrip().endswith("warnings: none")

@@ -20,7 +20,7 @@ from bot.index.build import build
 
 TOKEN = "s3cret-admin-token"
 CITATION_KEYS = {"n", "chunk_id", "source", "project", "adopter", "section", "question", "text", "quote",
-                 "line_start", "line_end", "score"}
+                 "line_start", "line_end", "score", "page", "page_end"}
 PASSAGE_KEYS = CITATION_KEYS - {"n", "quote"}
 ANSWERED_Q = "What drew you to the project? scale to zero for batch workloads"
 

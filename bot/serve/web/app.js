@@ -80,8 +80,12 @@
     return [p.project, p.adopter, p.question].filter(Boolean).join(" · ");
   }
 
+  // "file:12-14", and the page of a PDF: "file:12-14 · p. 2" (or "pp. 2-3").
   function location(p) {
-    return p.source + ":" + p.line_start + (p.line_end !== p.line_start ? "-" + p.line_end : "");
+    const lines = p.source + ":" + p.line_start + (p.line_end !== p.line_start ? "-" + p.line_end : "");
+    if (p.page == null) return lines;
+    const end = p.page_end == null ? p.page : p.page_end;
+    return lines + " · " + (end !== p.page ? "pp. " + p.page + "-" + end : "p. " + p.page);
   }
 
   // Open a source (citation or related passage) inside `holder`: the section around it, quote highlighted.
