@@ -7,12 +7,13 @@ one per interview. Served over stdio by `qabot mcp` (`run_stdio`) and over strea
 # No `from __future__ import annotations` here: the SDK reads the tools' signatures, whose limits are built from
 # the settings inside `build_server`, and string annotations could not see them.
 
+import asyncio
 import contextlib
 import logging
 import re
 import threading
 from functools import partial
-from typing import Annotated, Any, AsyncIterator, Callable
+from typing import Annotated, Any, AsyncIterator, Awaitable, Callable
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
@@ -34,6 +35,9 @@ logger = logging.getLogger(__name__)
 NAME = "qabot"
 MAX_HISTORY = 20
 MAX_CHUNK_ID_CHARS = 100
+# An assistant calls a tool right after it starts `qabot mcp`; loading an index takes a few seconds, so the call
+# waits this long for it rather than failing (a first build of a large corpus may take longer: "not ready").
+FIRST_LOAD_WAIT_S = 60.0
 INSTRUCTIONS = (
     "qabot answers questions from a collection of interview transcripts with verbatim, numbered quotes; it never "
     "paraphrases. Use `ask` for an answer with citations ([n] markers, each with its file and lines), "
@@ -110,11 +114,13 @@ def interview_markdown(index: store.LoadedIndex, source: str) -> str:
 class QabotMCP(MCPServer):
     """MCPServer whose resource list is the interviews of the generation loaded now (it changes on reindex)."""
 
-    def __init__(self, answerer: Answerer, **kwargs: Any) -> None:
+    def __init__(self, answerer: Answerer, loaded: Callable[[], Awaitable[None]], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.answerer = answerer
+        self.loaded = loaded
 
     async def list_resources(self) -> list[Resource]:  # noqa: D102 - MCPServer's, from the index
+        await self.loaded()
         if not self.answerer.ready:
             return []
         files = self.answerer.index.manifest.files
@@ -135,9 +141,13 @@ class QabotMCP(MCPServer):
 
 def build_server(settings: Settings, answerer: Answerer, run: Callable[..., Any],
                  not_ready: Callable[[], str | None] = lambda: None,
-                 lifespan: Callable[[Any], contextlib.AbstractAsyncContextManager[Any]] | None = None) -> QabotMCP:
-    """The MCP server over `answerer`; `run(func, *args)` computes in an answer thread (AnswerSlots.run)."""
-    server = QabotMCP(answerer, name=NAME, title="qabot", version="0.1.0", instructions=INSTRUCTIONS,
+                 lifespan: Callable[[Any], contextlib.AbstractAsyncContextManager[Any]] | None = None,
+                 loaded: Callable[[], Awaitable[None]] | None = None) -> QabotMCP:
+    """The MCP server over `answerer`; `run(func, *args)` computes in an answer thread (AnswerSlots.run);
+    `loaded()` returns once the first load is over (or has taken too long), so a call made right after the
+    assistant connects waits for the index instead of being told to retry."""
+    loaded = loaded or _at_once
+    server = QabotMCP(answerer, loaded, name=NAME, title="qabot", version="0.1.0", instructions=INSTRUCTIONS,
                       lifespan=lifespan, log_level=settings.log_level if settings.log_level in
                       {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"} else "INFO")
     Text = Annotated[str, Field(min_length=1, max_length=settings.max_question_chars), AfterValidator(_not_blank)]
@@ -145,13 +155,15 @@ def build_server(settings: Settings, answerer: Answerer, run: Callable[..., Any]
                                          description="Only interviews of this (project / adopter), as listed.")]
     Earlier = Annotated[str, Field(max_length=settings.max_question_chars)]
 
-    def ready_index() -> store.LoadedIndex:
+    async def ready_index() -> store.LoadedIndex:
+        await loaded()
         try:
             return answerer.index
         except NotReady:
             raise ToolError(_not_ready_message(not_ready())) from None
 
     async def call(func: Callable[..., Any], *args: Any) -> Any:
+        await loaded()
         try:
             return await run(func, *args)
         except NotReady:
@@ -186,7 +198,7 @@ def build_server(settings: Settings, answerer: Answerer, run: Callable[..., Any]
                                                         description="A chunk id from ask or search_interviews.")],
                          ) -> SourceResponse:
         """A passage with its heading path, its interview's metadata and the passages of its section."""
-        body = source_body(ready_index(), chunk_id)
+        body = source_body(await ready_index(), chunk_id)
         if body is None:
             raise ToolError(f"no passage with id {chunk_id!r} in the index (it may have been re-indexed; search "
                             "again for a current id)")
@@ -195,7 +207,7 @@ def build_server(settings: Settings, answerer: Answerer, run: Callable[..., Any]
     @server.tool(annotations=READ_ONLY)
     async def list_interviews() -> InterviewList:
         """The indexed interviews: project, adopter, interviewee, date, passages, and the URI of each."""
-        ready_index()
+        await ready_index()
         by_source = {source: uri for uri, source in interview_uris(answerer).items()}
         items = [InterviewItem(**i, uri=by_source[i["source"]]) for i in answerer.interviews()
                  if i["source"] in by_source]
@@ -205,6 +217,7 @@ def build_server(settings: Settings, answerer: Answerer, run: Callable[..., Any]
                      description="One interview as indexed: metadata, then each question and answer with its lines.")
     async def interview(project: str, adopter: str) -> str:
         """One interview, by the URI `list_interviews` or resources/list gives it."""
+        await loaded()
         if not answerer.ready:
             raise ResourceNotFoundError(_not_ready_message(not_ready()))
         index = answerer.index
@@ -215,6 +228,10 @@ def build_server(settings: Settings, answerer: Answerer, run: Callable[..., Any]
         return interview_markdown(index, source)
 
     return server
+
+
+async def _at_once() -> None:
+    """`loaded` of a server whose index is loaded before it serves (`qabot serve`)."""
 
 
 def _not_ready_message(reason: str | None) -> str:
@@ -288,6 +305,7 @@ class _Loader:
         self.answerer = answerer
         self.maintainer = IndexMaintainer(answerer, poll_seconds=poll_seconds)
         self.error: str | None = None
+        self.done = threading.Event()  # set when the first load (or build) is over, loaded or not
         self.thread = threading.Thread(target=self._load, name="qabot-mcp-load", daemon=True)
 
     def _load(self) -> None:
@@ -307,7 +325,14 @@ class _Loader:
             self.error = f"index not loaded: {exc}"
             logger.exception("index not loaded")
         finally:
+            self.done.set()
             self.maintainer.start()
+
+    async def loaded(self) -> None:
+        """Wait for the first load, at most FIRST_LOAD_WAIT_S (a first build of a large corpus takes longer:
+        then the call answers "not ready" with the reason)."""
+        if not self.done.is_set():
+            await asyncio.to_thread(self.done.wait, FIRST_LOAD_WAIT_S)
 
     def reason(self) -> str | None:
         """Why no index is served (None while loading)."""
@@ -328,7 +353,8 @@ def run_stdio(settings: Settings) -> None:
     answerer = Answerer(settings)
     loader = _Loader(answerer, poll_seconds=settings.index_poll_ms / 1000)
     slots = AnswerSlots(settings.answer_threads)
-    server = build_server(settings, answerer, slots.run, loader.reason, lifespan=loader.lifespan)
+    server = build_server(settings, answerer, slots.run, loader.reason, lifespan=loader.lifespan,
+                          loaded=loader.loaded)
     try:
         server.run("stdio")
     finally:
