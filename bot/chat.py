@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
+from bot.answer.location import page_label
+
 if TYPE_CHECKING:
     from bot.answer.answerer import Answer, Answerer
 
@@ -29,14 +31,6 @@ def source_line(p: Any) -> str:
     page: "p. 2", "pp. 2-3")."""
     where = f"{p.source}:{p.line_start}-{p.line_end}{page_label(p, ', ')}"
     return f"{p.project} · {p.adopter} · {p.section} · {p.question} ({where})"
-
-
-def page_label(p: Any, before: str = "") -> str:
-    """"p. 2" or "pp. 2-3" for a citation or passage from a PDF (after `before`); "" for other formats."""
-    page, end = getattr(p, "page", None), getattr(p, "page_end", None)
-    if page is None:
-        return ""
-    return f"{before}p. {page}" if end in (None, page) else f"{before}pp. {page}-{end}"
 
 
 def echo_answer(answer: "Answer", echo: Callable[[str], None] = click.echo) -> None:

@@ -25,6 +25,7 @@ from fastapi.security import HTTPBearer
 from starlette.exceptions import HTTPException
 
 from bot.answer.answerer import Answer, Answerer, NotReady
+from bot.answer.location import location
 from bot.config import Settings
 from bot.serve.api_keys import key_allowed
 from bot.serve.openai_schemas import (MAX_MODEL_CHARS, ChatCompletion, ChatCompletionRequest, ChatMessage,
@@ -172,19 +173,15 @@ def conversation(messages: list[ChatMessage], max_chars: int) -> tuple[str, list
     return question, history[-MAX_HISTORY:]
 
 
-def _lines(start: int, end: int) -> str:
-    return str(start) if start == end else f"{start}-{end}"
-
-
 def chat_content(answer: Answer) -> str:
     """The assistant message: the answer with its `[n]` markers, then one Sources line per citation (a Markdown
     list, so chat front ends keep the lines apart), or the closest passages when the interviews don't answer."""
     if answer.citations:
-        sources = [f"- [{c.n}] {c.project} · {c.adopter} · {c.question} ({c.source}:{_lines(c.line_start, c.line_end)})"
+        sources = [f"- [{c.n}] {c.project} · {c.adopter} · {c.question} ({location(c)})"
                    for c in answer.citations]
         return f"{answer.answer}\n\nSources:\n" + "\n".join(sources)
     if answer.related:
-        related = [f"- {p.project} · {p.adopter} · {p.question} ({p.source}:{_lines(p.line_start, p.line_end)})"
+        related = [f"- {p.project} · {p.adopter} · {p.question} ({location(p)})"
                    for p in answer.related]
         return f"{answer.answer}\n\nClosest passages (related, not an answer):\n" + "\n".join(related)
     return answer.answer

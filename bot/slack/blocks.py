@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import quote as urlquote
 
 from bot.answer.answerer import Answer, Citation, Passage
+from bot.answer.location import location
 from bot.slack.mrkdwn import bold_to_mrkdwn, escape, split_text, truncate
 
 SECTION_LIMIT = 3000  # Slack: a section's text is at most 3,000 characters
@@ -62,8 +63,7 @@ def _answer_mrkdwn(text: str) -> str:
 
 def _origin(p: Citation | Passage, public_url: str | None) -> str:
     url = passage_url(public_url, p.chunk_id)
-    lines = str(p.line_start) if p.line_start == p.line_end else f"{p.line_start}-{p.line_end}"
-    where = f"{p.source}:{lines}"
+    where = location(p)
     if url:
         return f"<{escape(url)}|{escape(where)}>"
     return f"`{escape(where)}`"

@@ -149,3 +149,19 @@ def test_the_web_page_shows_the_page() -> None:
 
     script = (WEB_DIR / "app.js").read_text(encoding="utf-8")
     assert "p.page" in script and '"p. "' in script and '"pp. "' in script
+
+
+def test_slack_and_the_openai_sources_name_the_page(pdf_answerer: Answerer) -> None:
+    from bot.serve.openai_api import chat_content
+    from bot.slack.blocks import answer_message
+
+    answer = pdf_answerer.ask(PAGE_2_QUESTION, 3, adopter="Initech")
+    cited = _page_2_citation(answer)
+    content = chat_content(answer)
+    line = next(s for s in content.splitlines() if s.startswith(f"- [{cited.n}] "))
+    assert line.endswith(f"({PDF_SOURCE}:{cited.line_start}, p. 2)") or line.endswith(
+        f"({PDF_SOURCE}:{cited.line_start}-{cited.line_end}, p. 2)"), line
+    _, blocks = answer_message(answer, "a1")
+    assert f"{PDF_SOURCE}:" in json.dumps(blocks) and ", p. 2" in json.dumps(blocks)
+    markdown = pdf_answerer.ask("How long has Acme Rockets used Knative?", 3)
+    assert markdown.citations and ", p. " not in chat_content(markdown)
