@@ -1,4 +1,4 @@
-"""Fit citations.EVIDENCE_SHARE by 5-fold cross-validation on a labelled question set.
+"""Fit tuning.EVIDENCE_SHARE by 5-fold cross-validation on a labelled question set.
 
     python bench/cite_cut.py --index DIR [--questions ../shared/eval/dev.jsonl]
 
@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bot import tuning  # noqa: E402
 from bot.answer import citations  # noqa: E402
 from bot.answer.answerer import Answerer  # noqa: E402
 from bot.config import Settings  # noqa: E402
@@ -29,7 +30,7 @@ SHARES = [round(0.1 * i, 1) for i in range(11)]
 
 def collect(answerer: Answerer, path: Path) -> list[dict]:
     """Per answered, answerable question: its uncut citations as (evidence, holds gold, interview) rows."""
-    citations.EVIDENCE_SHARE = 0.0  # plan every question with every chosen passage cited
+    tuning.EVIDENCE_SHARE = 0.0  # plan every question with every chosen passage cited
     rows = []
     for q in load_questions(path):
         if not q.answerable:
@@ -38,7 +39,7 @@ def collect(answerer: Answerer, path: Path) -> list[dict]:
         if not plan.answered or not plan.hits:
             continue
         scores = plan.retrieval.scores
-        weights = {t: plan.retriever.idf(t) for t in scores.query_terms if t not in scores.name_terms}
+        weights = {t: plan.retriever.idf(t) for t in scores.analysis.topic_terms}
         cands = [{"evidence": citations.sentence_evidence(plan.retriever, h, weights), "src": h.chunk.source,
                   "gold": bool(matched_gold(h.chunk, q.gold))} for h in plan.hits]
         rows.append({"kind": q.kind, "across": plan.across, "cands": cands,

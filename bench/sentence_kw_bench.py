@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.serve_bench import QUESTIONS  # noqa: E402
 from bot.search import retriever as retrieval
+from bot.search import state
 from bot.search import sentence_keywords as sentencekw
 from bot.index import store  # noqa: E402
 from bot.embed.embedders import FakeEmbedder  # noqa: E402
@@ -57,19 +58,19 @@ def main(argv: list[str] | None = None) -> int:
     manifest = store.read_manifest(args.index)
     embedder = FakeEmbedder(name=manifest.model, dim=manifest.dim)
     index = store.load(args.index, manifest.model)
-    if len(index.chunks) <= retrieval.SENTENCE_KW_THRESHOLD:
+    if len(index.chunks) <= state.SENTENCE_KW_THRESHOLD:
         ap.error(f"{len(index.chunks)} passages: below the threshold, the index is ranked exactly anyway")
     sentencekw.SAMPLE, sentencekw.CANDIDATES = args.sample, args.candidates
     before = rss_mb()
     started = time.perf_counter()
     sampled = retrieval.Retriever(index, embedder)
     sampled_s, sampled_mb = time.perf_counter() - started, rss_mb() - before
-    threshold = retrieval.SENTENCE_KW_THRESHOLD
-    retrieval.SENTENCE_KW_THRESHOLD = 10**12
+    threshold = state.SENTENCE_KW_THRESHOLD
+    state.SENTENCE_KW_THRESHOLD = 10**12
     started, before = time.perf_counter(), rss_mb()
     exact = retrieval.Retriever(index, embedder)
     exact_s, exact_mb = time.perf_counter() - started, rss_mb() - before
-    retrieval.SENTENCE_KW_THRESHOLD = threshold
+    state.SENTENCE_KW_THRESHOLD = threshold
     top5, top10, same, errors = [], [], 0, []
     questions = list(QUESTIONS) + EXTRA
     for q in questions:

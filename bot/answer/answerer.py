@@ -22,25 +22,16 @@ from bot.answer.recall import FollowUps, recall_of
 from bot.answer.relevance import RelevanceCut
 from bot.index.keyword import terms
 from bot.search.fusion import load_weights
-from bot.search.query import matches, spans_adopters
+from bot.search.query import matches
 from bot.search.retriever import Hit, Retrieval, Retriever
+from bot.answer.citations import select_citations, spread_citations
+from bot.tuning import CANDIDATES, PER_INTERVIEW, PER_INTERVIEW_SINGLE
 from bot.ingest.text import normalize_space
 from bot.index.textvectors import MAX_CHUNKS, text_vectors
 
 logger = logging.getLogger(__name__)
 
 NOT_COVERED = "The interviews don't cover this."
-CANDIDATES = 40  # ranked passages the citations are chosen from
-PER_INTERVIEW = 1  # citations per interview when a question spans adopters
-# Citations per interview when the question asks about one adopter without naming it ("the German
-# integrator"): the answer often spans two passages of that interview.
-PER_INTERVIEW_SINGLE = 3
-CITE_MARGIN = 8.0  # a passage scoring this far (fused score) below the best is not cited
-# Questions spanning adopters cite one passage per interview, interviews chosen by `interview_order`:
-SPAN_MARGIN = 10.0  # an interview whose best passage is this far below the best is not cited
-SECOND_PASSAGE = 0.5  # share of an interview's second-best passage score in its evidence
-INTERVIEW_KEYWORD = 2.0  # weight of the question's BM25 over the whole interview (standard score)
-PROJECT_PENALTY = 2.0  # taken off an interview's evidence per interview of its project already cited
 
 
 class NotReady(RuntimeError):
@@ -178,90 +169,6 @@ def not_covered(question: str, hits: list[Hit], took_ms: float = 0.0) -> Answer:
     return Answer(question, NOT_COVERED, False, [], took_ms, [Passage.from_hit(h) for h in hits])
 
 
-def select_citations(retrieval: Retrieval, top_k: int, per_interview: int | None,
-                     margin: float = CITE_MARGIN) -> list[Hit]:
-    """The hits to cite: at most `per_interview` from one interview, none far below the best."""
-    picked: list[Hit] = []
-    taken: dict[str, int] = {}
-    best = retrieval.hits[0].score if retrieval.hits else 0.0
-    for hit in retrieval.hits:
-        if len(picked) >= top_k:
-            break
-        if picked and hit.score < best - margin:
-            break
-        if per_interview is not None and taken.get(hit.chunk.source, 0) >= per_interview:
-            continue
-        picked.append(hit)
-        taken[hit.chunk.source] = taken.get(hit.chunk.source, 0) + 1
-    return picked
-
-
-def interview_order(retrieval: Retrieval, second: float = SECOND_PASSAGE, keyword: float = INTERVIEW_KEYWORD,
-                    margin: float = SPAN_MARGIN, project_penalty: float = PROJECT_PENALTY) -> list[Hit]:
-    """Each interview's best hit, interviews ordered by their evidence as a whole (questions spanning adopters).
-
-    An interview's score is its best passage's, plus `second` times its second-best candidate's (its best
-    again when it has one candidate: one passage that answers is enough), plus `keyword` times the standard
-    score of the question's BM25 over the whole interview; interviews whose best passage is more than
-    `margin` below the top one are left out.
-    """
-    if not retrieval.hits:
-        return []
-    best: dict[str, Hit] = {}
-    runner_up: dict[str, float] = {}
-    for hit in retrieval.hits:
-        if hit.chunk.source not in best:
-            best[hit.chunk.source] = hit
-        else:
-            runner_up.setdefault(hit.chunk.source, hit.score)
-    top = retrieval.hits[0].score
-    kw = retrieval.scores.interview_kw
-
-    def evidence(hit: Hit) -> float:
-        whole = float(kw[hit.doc]) if kw is not None and 0 <= hit.doc < len(kw) else 0.0
-        return hit.score + second * runner_up.get(hit.chunk.source, hit.score) + keyword * whole
-
-    kept = sorted((h for h in best.values() if h.score >= top - margin), key=evidence, reverse=True)
-    if not project_penalty or retrieval.scores.projects or len({h.chunk.project for h in kept}) < 2:
-        return kept
-    # A question about adopters in general (no project named): each interview already taken from a project
-    # costs the next interview of that project `project_penalty`, so one project's interviews don't fill
-    # every place.
-    ordered: list[Hit] = []
-    taken: dict[str, int] = {}
-    while kept:
-        pick = max(kept, key=lambda h: evidence(h) - project_penalty * taken.get(h.chunk.project, 0))
-        kept.remove(pick)
-        ordered.append(pick)
-        taken[pick.chunk.project] = taken.get(pick.chunk.project, 0) + 1
-    return ordered
-
-
-def spread_citations(retrieval: Retrieval, top_k: int, per_interview: int = 1,
-                     margin: float = CITE_MARGIN) -> list[Hit]:
-    """Citations for a question spanning adopters: the best passage of each interview in `interview_order`;
-    when fewer interviews than `top_k` are left, their next passages (up to `per_interview` each, none more
-    than `margin` below the best)."""
-    picked = interview_order(retrieval)[:top_k]
-    if len(picked) >= top_k or per_interview <= 1 or not picked:
-        return picked
-    floor = retrieval.hits[0].score - margin
-    more: dict[str, list[Hit]] = {h.chunk.source: [] for h in picked}
-    chosen = {id(h) for h in picked}
-    for hit in retrieval.hits:
-        if hit.chunk.source in more and id(hit) not in chosen and hit.score >= floor:
-            more[hit.chunk.source].append(hit)
-    firsts = list(picked)
-    for extra in range(per_interview - 1):
-        for first in firsts:
-            if len(picked) >= top_k:
-                return picked
-            queue = more[first.chunk.source]
-            if len(queue) > extra:
-                picked.append(queue[extra])
-    return picked
-
-
 @dataclass
 class Plan:
     """What `Answerer.plan` decided for one question, before any quote is picked."""
@@ -394,25 +301,26 @@ class Answerer:
         hidden = self.hidden_sources  # read before the retriever: a file is unhidden only after its swap
         retriever = self._current()
         top_k = max(1, int(top_k))
-        retrieval = retriever.retrieve(question, max(CANDIDATES, top_k), project, adopter, repeat_penalty=0.0)
+        analysis = retriever.analyze(question)  # read once: the ranking, the evidence and the quotes use it
+        retrieval = retriever.retrieve(analysis, max(CANDIDATES, top_k), project, adopter, repeat_penalty=0.0)
         if hidden or exclude:
             retrieval = replace(retrieval, hits=[h for h in retrieval.hits if h.chunk.source not in hidden
                                                  and h.chunk.chunk_id not in exclude])
         # One adopter (named or filtered): its passages may all be cited; a question about adopters in the
         # plural gets one per interview; one about a described adopter up to PER_INTERVIEW_SINGLE.
-        single = bool(adopter) or len(retrieval.scores.adopters) == 1
-        per_interview = PER_INTERVIEW if spans_adopters(question) else PER_INTERVIEW_SINGLE
+        single = bool(adopter) or len(analysis.adopters) == 1
+        per_interview = PER_INTERVIEW if analysis.spans else PER_INTERVIEW_SINGLE
         # With fewer interviews to draw on than citations wanted (a small corpus, a project filter), let
         # each give more, so the answer still shows top_k passages instead of one.
         interviews = len({h.chunk.source for h in retrieval.hits})
         if interviews:
             per_interview = max(per_interview, -(-top_k // interviews))
-        across = spans_adopters(question) and not single
+        across = analysis.spans and not single
         if across:
             hits = spread_citations(retrieval, top_k, per_interview)
         else:
             hits = select_citations(retrieval, top_k, None if single else per_interview)
-        evidence = assess(retriever, retrieval, hits, question=question, single=single)
+        evidence = assess(retriever, retrieval, hits, analysis, single=single)
         model = _answerability(retriever)
         answered = bool(hits) and (model.answered(evidence) if model is not None else is_answered(evidence))
         if retriever.fusion is not None and retriever.fusion.relevance and not across:
@@ -420,9 +328,7 @@ class Answerer:
             # A question across adopters keeps each interview's best passage: coverage is its point.
             hits = RelevanceCut.from_dict(retriever.fusion.relevance).cut(hits)
         else:  # cite what carries the question's words (citations.py); the evidence was weighed on all
-            scores = retrieval.scores
-            hits = citations.cite(retriever, hits, [t for t in scores.query_terms if t not in scores.name_terms],
-                                  across)
+            hits = citations.cite(retriever, hits, analysis.topic_terms, across)
         return Plan(retriever, retrieval, hits, evidence, answered, across)
 
     def ask(self, question: str, top_k: int = 5, project: str | None = None,
@@ -446,7 +352,7 @@ class Answerer:
             return replace(not_covered(question, retrieval.hits[:top_k], took()), resolved_question=asked)
         scores = retrieval.scores
         # Project names are in nearly every sentence of their interviews: they don't point at the answer.
-        quote_terms = [t for t in scores.query_terms if t not in scores.name_terms]
+        quote_terms = list(scores.analysis.topic_terms)
 
         def quote_for(hit: Hit) -> quotes.Quote:
             positions = retriever.sentence_rows[hit.row]

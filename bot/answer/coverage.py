@@ -9,27 +9,13 @@ from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 from bot.index.keyword import terms
+from bot.search.analysis import QueryAnalysis
 from bot.search.retriever import Hit, Retrieval, Retriever
+from bot.tuning import CoverageThresholds
+
+__all__ = ["Answerability", "CoverageThresholds", "Evidence", "assess", "evidence_features", "is_answered"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CoverageThresholds:
-    """Where "answered" starts; calibrated on dev.jsonl + bench/heldout.jsonl (see README, "How answers are built")."""
-
-    min_dense: float = 0.2  # best passage cosine below which the question is off-topic for the corpus
-    rare_share: float = 0.02  # a known name in at most this share of passages counts as rare
-    evidence_passages: int = 3  # how many top passages the evidence looks at
-    # A question about one adopter (named or filtered) whose words the adopter's best passages barely have
-    # and whose best sentence is not close either asks for a detail that interview doesn't give ("How many
-    # revisions does <adopter> keep?"). Over the three question sets, answerable ones of this kind cover
-    # 0.37 or more of their words (idf-weighted), such details 0.08-0.14 with best sentence cosines
-    # 0.33-0.37; paraphrased questions about one adopter may cover as little as 0.15 but their best sentence
-    # scores 0.44 or more (README, "What answered: false means").
-    min_single_coverage: float = 0.2
-    min_single_sentence: float = 0.4
-    min_single_terms: int = 3  # ... counted only with this many content words (few words: coarse coverage)
 
 
 @dataclass(frozen=True)
@@ -57,42 +43,15 @@ class Evidence:
         return asdict(self)
 
 
-# A question that asks for a number, a version or a measurement: answered only where a passage states one.
-_ASKS_QUANTITY = re.compile(r"\b(?:how\s+(?:many|much|long|big|large|fast|often)|what\s+(?:percentage|share|number|"
-                            r"version|release|level|latency|uptime|availability|size)|which\s+(?:version|release)|"
-                            r"by\s+what|p\d\d|percent)\b", re.IGNORECASE)
+# A number in digits: what the fitted answerability model reads.
 _NUMBER = re.compile(r"\d")
 # A number in digits or in words ("three official reviewers"); "one" is left out: it is mostly not a count.
 _STATED_NUMBER = re.compile(r"\d|\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
                             r"thirty|forty|fifty|hundreds?|thousands?|millions?|billions?|dozens?)\b", re.IGNORECASE)
 
-_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*")
-# Words that describe where someone is ("the Dutch bank", "a South American retailer"), not who.
-_PLACE_WORD = re.compile(r"(?:an|ese|ish|ic|i)$|^(?:north|south|east|west)", re.IGNORECASE)
 
-
-def name_candidates(question: str, known: set[str]) -> list[str]:
-    """Capitalized words inside the question that look like names of companies or products."""
-    found = []
-    for sentence in re.split(r"(?<=[.?!])\s+", question.strip()):
-        tokens = [m.group(0) for m in _TOKEN.finditer(sentence)]
-        capitalized = [tok for tok in tokens if tok[0].isupper()]
-        if len(tokens) > 3 and len(capitalized) > 0.6 * len(tokens):
-            continue  # Title Case Questions say nothing about names
-        for i, tok in enumerate(tokens):
-            word = tok.removesuffix("s") if tok.endswith("'s") else tok
-            if i == 0 or not tok[0].isupper() or len(tok) < 3:
-                continue
-            if tok.isupper() and len(tok) <= 5:
-                continue  # acronyms (LLM, CLI, GPU) are mostly concepts, not names
-            if _PLACE_WORD.search(word) or re.sub(r"[^a-z0-9]", "", word.lower()) in known:
-                continue
-            found.append(word)
-    return found
-
-
-def assess(retriever: Retriever, retrieval: Retrieval, hits: Sequence[Hit] | None = None,
-           thresholds: CoverageThresholds | None = None, question: str = "", single: bool = False) -> Evidence:
+def assess(retriever: Retriever, retrieval: Retrieval, hits: Sequence[Hit] | None, analysis: QueryAnalysis,
+           thresholds: CoverageThresholds | None = None, single: bool = False) -> Evidence:
     """Measure how well the top passages cover the question (`single`: it is about one adopter)."""
     t = thresholds or CoverageThresholds()
     top = list(hits if hits is not None else retrieval.hits)[: t.evidence_passages]
@@ -103,7 +62,7 @@ def assess(retriever: Retriever, retrieval: Retrieval, hits: Sequence[Hit] | Non
     present = frozenset().union(*(retriever.passage_terms(h.row) for h in top if h.row >= 0))
     foreign = []
     rare_df = max(1, int(t.rare_share * len(retriever.index.chunks)))
-    for name in name_candidates(question, retriever.known_name_words):
+    for name in analysis.name_candidates:
         stems = terms(name)
         if stems and any(s not in retriever.vocabulary or (retriever.df(s) <= rare_df and s not in present)
                          for s in stems):
@@ -124,7 +83,7 @@ def assess(retriever: Retriever, retrieval: Retrieval, hits: Sequence[Hit] | Non
         foreign_names=tuple(foreign),
         single=single,
         missing_rarity=max((weights[q] for q in missing), default=0.0) / ceiling,
-        asks_quantity=bool(_ASKS_QUANTITY.search(question)),
+        asks_quantity=analysis.asks_quantity,
         quantity_in_top=any(_NUMBER.search(h.chunk.text) for h in top),
         quantity_stated=any(_STATED_NUMBER.search(h.chunk.text) for h in top),
         top_fused=float(retrieval.hits[0].score) if retrieval.hits else 0.0,

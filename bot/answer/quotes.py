@@ -12,13 +12,10 @@ import numpy as np
 from bot.ingest.chunking import Chunk
 from bot.index.keyword import terms
 from bot.ingest.text import Sentence, raw_words, split_sentences, words
+from bot.tuning import COVERAGE_WEIGHT, MAX_SENTENCES, NEIGHBOUR_GAP, SHORT_WORDS
 
 logger = logging.getLogger(__name__)
 
-MAX_SENTENCES = 3
-SHORT_WORDS = 20  # a quote shorter than this takes its best neighbour along ("5+ years. Started in 2019.")
-NEIGHBOUR_GAP = 0.1  # a neighbour scoring within this of the best sentence joins the quote
-COVERAGE_WEIGHT = 0.5  # share of question words in a sentence, added to its cosine
 # A new list item ("* ", "- ", "+ ", "• ", "1. ", "2) ") at the start of a line between two sentences: a short
 # quote does not take a weak neighbour across it ("Throughput and latency * Scale to zero is particularly useful").
 _ITEM_BREAK = re.compile(r"\n[ \t]*(?:[*+\-\u2022]|\d{1,3}[.)])[ \t]")

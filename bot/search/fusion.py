@@ -1,4 +1,5 @@
-"""One fused score from named per-passage signals and a weight vector fit from labelled questions.
+"""The fitted ranking: one fused score from the named per-passage signals and a weight vector fit from labelled
+questions.
 
 Every signal is a per-passage array on a common scale (standard scores, or 0/1 and 0-1 indicators), so the
 fused score is a dot product: `fuse(features, weights)`. The weights are fit by `bench/fit_weights.py`
@@ -16,11 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.search.signals import SIGNAL_FUNCTIONS, Probe
+from bot.tuning import Z_CAP
+
 logger = logging.getLogger(__name__)
 
 WEIGHTS_FILE = Path(__file__).resolve().parents[2] / "bench" / "fitted-weights.json"  # where the fit writes
 
-# The signals, in column order. Each is computed in `Retriever.features`.
+# The signals, in column order. Each is a function of bot/search/signals.py.
 SIGNALS = (
     "dense",            # cosine of question and passage (context header + text)
     "sentence",         # best cosine of question and one sentence of the passage
@@ -90,3 +94,23 @@ def load_weights(path: Path | None) -> FusionWeights | None:
 def fuse(features: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """The fused score of every passage: its signals (n_passages × len(SIGNALS)) dotted with the weights."""
     return features @ weights
+
+
+def feature_matrix(p: Probe, weights: np.ndarray | None) -> np.ndarray:
+    """Every passage's signals (n_passages × len(SIGNALS)); a signal the index lacks is 0. `weights` (None: all
+    ones) pick a large index's candidates for exact best-sentence BM25."""
+    F = np.zeros((len(p.ix.index.chunks), len(SIGNALS)), dtype=np.float32)
+    for i, name in enumerate(SIGNALS):
+        x = SIGNAL_FUNCTIONS[name](p)
+        if x is not None:
+            F[:, i] = x
+    if p.ix._sampled_kw is not None:
+        # Large index: exact best-sentence BM25 only for the best candidates by everything else.
+        key = fuse(F, weights if weights is not None else np.ones(len(SIGNALS), dtype=np.float32))
+        for wanted in (p.named_rows, p.ix._project_filter(p.project)):
+            if wanted is not None:
+                key = key + 1e6 * wanted  # a filtered question ranks only these
+        best_kw, mean, sd = p.ix._sampled_kw.scores(list(p.a.query_terms), p.body, key)
+        if sd > 1e-9:
+            F[:, SIGNALS.index("sentence_kw")] = np.clip((best_kw - mean) / sd, -Z_CAP, Z_CAP)
+    return F

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from bot.answer.answerer import NOT_COVERED, Answer, Answerer, interview_order, spread_citations
+from bot.answer.answerer import NOT_COVERED, Answer, Answerer
+from bot.answer.citations import interview_order, spread_citations
 from bot.ingest.chunking import Chunk
 from bot.index.keyword import terms
 from bot.answer.quotes import choose, pick_quote

@@ -13,7 +13,7 @@ from bot.answer.answerer import Answerer
 from bot.embed.embedders import FakeEmbedder
 from bot.index.build import build
 from bot.index.keyword import KeywordIndex, terms
-from bot.search.retriever import _z, _z_reference
+from bot.search.signals import _z, _z_reference
 from bot.search.query import (descriptions, embedding_query, matches, name_key, names_in, place_variants,
                               scoped_projects, spans_adopters)
 from bot.search.retriever import Retriever

@@ -17,6 +17,7 @@ from bot.index import keyword
 from bot.ingest import chunking
 from bot.search import query as query_analysis
 from bot.search import retriever as retrieval
+from bot.search import state
 from bot.search import sentence_keywords as sentencekw
 from bot.index import store
 from bot.embed.embedders import FakeEmbedder
@@ -99,8 +100,8 @@ def test_rows_of_a_vector_file_are_read_as_indexing_would(tmp_path: Path) -> Non
     np.save(tmp_path / "v.npy", vectors)
     mapped = np.load(tmp_path / "v.npy", mmap_mode="r")
     rows = np.array([0, 3, 250, 499])
-    assert np.array_equal(retrieval._read_rows(mapped, rows), vectors[rows])
-    assert np.array_equal(retrieval._read_rows(vectors, rows), vectors[rows])  # in memory: plain indexing
+    assert np.array_equal(state._read_rows(mapped, rows), vectors[rows])
+    assert np.array_equal(state._read_rows(vectors, rows), vectors[rows])  # in memory: plain indexing
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +114,7 @@ def shared_index(tmp_path_factory: pytest.TempPathFactory) -> store.LoadedIndex:
 
 def _large(index: store.LoadedIndex, embedder, monkeypatch: pytest.MonkeyPatch, sample: int,
            candidates: int) -> retrieval.Retriever:
-    monkeypatch.setattr(retrieval, "SENTENCE_KW_THRESHOLD", 10)
+    monkeypatch.setattr(state, "SENTENCE_KW_THRESHOLD", 10)
     monkeypatch.setattr(sentencekw, "SAMPLE", sample)
     monkeypatch.setattr(sentencekw, "CANDIDATES", candidates)
     return retrieval.Retriever(index, embedder)
@@ -181,7 +182,7 @@ def test_a_sampled_large_index_ranks_like_the_exact_path(shared_index, monkeypat
 def test_answers_from_a_large_index_cite_and_quote(fake_settings, monkeypatch: pytest.MonkeyPatch) -> None:
     from bot.answer import answerer as answering
     monkeypatch.setattr(answering, "MAX_CHUNKS", 0)  # no sentence vectors, as for any large index
-    monkeypatch.setattr(retrieval, "SENTENCE_KW_THRESHOLD", 1)
+    monkeypatch.setattr(state, "SENTENCE_KW_THRESHOLD", 1)
     emb = FakeEmbedder()
     build(fake_settings.corpus_dir, fake_settings.index_dir, emb)
     answerer = answering.Answerer(fake_settings, embedder=emb)
@@ -215,7 +216,7 @@ def test_top_positions_are_a_stable_sort_cut(size: int, m: int, levels: int) -> 
 
 
 def test_the_passage_term_cache_is_bounded(shared_index, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(retrieval, "PASSAGE_TERMS_CACHE", 10)
+    monkeypatch.setattr(state, "PASSAGE_TERMS_CACHE", 10)
     r = retrieval.Retriever(shared_index, FakeEmbedder())
     first = r.passage_terms(0)
     for row in range(1, 40):
@@ -227,7 +228,7 @@ def test_the_passage_term_cache_is_bounded(shared_index, monkeypatch: pytest.Mon
 
 
 def test_the_quoted_sentences_cache_is_bounded(shared_index, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(retrieval, "PASSAGE_TERMS_CACHE", 10)
+    monkeypatch.setattr(state, "PASSAGE_TERMS_CACHE", 10)
     r = retrieval.Retriever(shared_index, FakeEmbedder())
     for row in range(40):
         assert r.sentences_of(row) == chunking.chunk_sentences(r.index.chunks[row])
@@ -272,7 +273,7 @@ def test_the_passage_token_cache_gives_the_ids_tokenizing_would(tmp_path: Path, 
 def test_a_large_index_reads_its_passage_tokens_from_its_generation(shared_index,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     emb = FakeEmbedder()
-    monkeypatch.setattr(retrieval, "passage_tokens", lambda *a: pytest.fail("passages tokenized or cached"))
+    monkeypatch.setattr(state, "passage_tokens", lambda *a: pytest.fail("passages tokenized or cached"))
     stored = _large(shared_index, emb, monkeypatch, sample=100, candidates=60)
     monkeypatch.undo()
     monkeypatch.setattr(shared_index, "text_tokens", lambda: None)  # a generation written before format 3

@@ -57,14 +57,15 @@ def test_above_threshold_the_index_is_ivf_and_matches_exact_search(small_thresho
 def test_large_index_ranks_from_ivf_candidates_like_a_full_scan(small_threshold, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from bot.search import retriever as retrieval
+    from bot.search import state
     corpus, index_dir = tmp_path / "corpus", tmp_path / "index"
     generate(60, corpus, SHARED_CORPUS, seed=3)
     emb = FakeEmbedder(dim=64)
     build(corpus, index_dir, emb)
     loaded = store.load(index_dir, "fake")
     exact = retrieval.Retriever(loaded, emb)
-    monkeypatch.setattr(retrieval, "DENSE_CANDIDATES", 60)
-    monkeypatch.setattr(retrieval, "DENSE_SAMPLE", 200)
+    monkeypatch.setattr(state, "DENSE_CANDIDATES", 60)
+    monkeypatch.setattr(state, "DENSE_SAMPLE", 200)
     approx = retrieval.Retriever(store.load(index_dir, "fake"), emb)
     assert approx._dense_sample is not None and exact._dense_sample is None
     rng = np.random.default_rng(1)
@@ -76,7 +77,7 @@ def test_large_index_ranks_from_ivf_candidates_like_a_full_scan(small_threshold,
         full = np.asarray(loaded.vectors) @ qv
         top = np.argsort(-dense)[:5]
         assert np.abs(dense[top] - full[top]).max() < 0.05  # 8-bit codes: close to the exact cosines
-        assert z.max() <= retrieval.Z_CAP and np.isfinite(z).all()
+        assert z.max() <= state.Z_CAP and np.isfinite(z).all()
         got = [h.row for h in approx.retrieve(query, k=5).hits]
         want = [h.row for h in exact.retrieve(query, k=5).hits]
         agree.append(len(set(got) & set(want)) / 5)
@@ -147,11 +148,11 @@ def test_a_generation_of_an_older_format_is_refused_and_rebuilt(fake_settings) -
     # Rewrite it as format 1 wrote it: no spans, no keys file, sha256 checksums.
     manifest = json.loads((gen / store.MANIFEST).read_text())
     for entry in manifest["files"].values():
-        for key in ("row", "offset", "nbytes", "size", "mtime_ns"):
+        for key in ("row", "size", "mtime_ns"):
             entry.pop(key)
     (gen / store.KEYS).unlink()
     manifest.update(format_version=1, digest="", ann="flat")
-    manifest["checksums"] = {n: store._sha256_file(gen / n) for n in (store.CHUNKS, store.VECTORS, store.FAISS_FILE)}
+    manifest["checksums"] = {n: store._sha256_file(gen / n) for n in (store.VECTORS, store.FAISS_FILE)}
     manifest.pop("ann")
     (gen / store.MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(store.StoreError, match=r"has format 1, this qabot reads format \d+; rebuild it with "

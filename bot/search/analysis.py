@@ -1,0 +1,123 @@
+"""Read a question once: the names, scope and descriptions in it, and the words left for keyword matching.
+
+`analyze` turns the question text and the index's known names into a `QueryAnalysis`, plain data that the
+signals (bot/search/signals.py) and the answer stage read instead of parsing the question again.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Collection, Mapping
+
+from bot.index.keyword import terms
+from bot.search.query import (descriptions, embedding_query, name_counts, names_in, place_variants,
+                              scoped_projects, spans_adopters, without_descriptions)
+
+logger = logging.getLogger(__name__)
+
+_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*")
+# Words that describe where someone is ("the Dutch bank", "a South American retailer"), not who.
+_PLACE_WORD = re.compile(r"(?:an|ese|ish|ic|i)$|^(?:north|south|east|west)", re.IGNORECASE)
+# A question that asks for a number, a version or a measurement: answered only where a passage states one.
+_ASKS_QUANTITY = re.compile(r"\b(?:how\s+(?:many|much|long|big|large|fast|often)|what\s+(?:percentage|share|number|"
+                            r"version|release|level|latency|uptime|availability|size)|which\s+(?:version|release)|"
+                            r"by\s+what|p\d\d|percent)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class KnownNames:
+    """What an index knows that reading a question needs: its adopter and project names and their words."""
+
+    adopters: frozenset[str]  # name keys of every adopter
+    projects: frozenset[str]  # name keys of every project
+    adopter_terms: Mapping[str, set[str]]  # name key -> stems of the adopter's name
+    project_terms: Mapping[str, set[str]]  # name key -> stems of the project's name
+    place_vocab: Collection[str]  # stems the interview profiles use (where a demonym's country may be)
+    name_words: Collection[str]  # every word of every name, lower-case alphanumerics ("meadows", "intoto")
+
+
+@dataclass(frozen=True)
+class QueryAnalysis:
+    """One question, read against one index's names."""
+
+    text: str
+    embedding_text: str  # the question as the model sees it (`embedding_query`)
+    adopters: frozenset[str]  # name keys of the adopters it names
+    projects: frozenset[str]  # name keys of the projects it names
+    scoped: frozenset[str]  # of those, the projects whose adopters it is about: "<P> adopters"
+    project_counts: tuple[tuple[str, int], ...]  # each named project and how often it is named (at least 1)
+    descriptions: tuple[str, ...]  # adopters described, not named: "the Dutch bank"
+    described_terms: frozenset[str]  # their stems and their demonyms' countries (empty when an adopter is named)
+    described_text: str  # the question without its descriptions, as the model sees it ("" when not described)
+    query_terms: tuple[str, ...]  # stems left for keyword matching (named adopters' and scope words taken out)
+    name_terms: frozenset[str]  # stems of the named projects' names
+    topic_terms: tuple[str, ...]  # query terms without `name_terms`: what a whole interview or a quote is matched by
+    spans: bool  # about adopters in the plural: the answer spans interviews
+    asks_quantity: bool  # "how many", "which version", "what latency" ...
+    name_candidates: tuple[str, ...]  # capitalised words that look like names the index does not know
+
+    @property
+    def described(self) -> bool:
+        """True when the question describes an adopter instead of naming one."""
+        return bool(self.described_terms)
+
+
+def analyze(query: str, names: KnownNames) -> QueryAnalysis:
+    """Everything the search and the answer read from `query`, computed once."""
+    adopters = names_in(query, names.adopters)
+    projects = names_in(query, names.projects)
+    scoped = scoped_projects(query, projects)
+    # A named adopter steers through its boost; its name would only add noise to keyword matching, and so
+    # would the project of "KServe adopters", which every passage in scope says.
+    named = set().union(*(names.adopter_terms.get(a, set()) for a in adopters))
+    named |= set().union(*(names.project_terms.get(s, set()) for s in scoped))
+    phrases = descriptions(query)
+    described = set(terms(" ".join(phrases))) if not adopters else set()
+    if described:
+        # A demonym also matches its country: "the Italian retailer" is introduced as "... in Italy".
+        words = re.findall(r"[A-Za-z]+", " ".join(phrases))
+        described |= {t for w in words if w[:1].isupper() for v in place_variants(w) for t in terms(v)
+                      if t in names.place_vocab}
+    qterms = [t for t in terms(query) if t not in named]
+    if described:
+        qterms = [t for t in qterms if t not in described] or qterms
+    project_terms = set().union(*(names.project_terms.get(name, set()) for name in projects))
+    return QueryAnalysis(
+        text=query,
+        embedding_text=embedding_query(query),
+        adopters=frozenset(adopters),
+        projects=frozenset(projects),
+        scoped=frozenset(scoped),
+        project_counts=tuple(sorted((name, max(1, name_counts(query, name))) for name in projects)),
+        descriptions=tuple(phrases),
+        described_terms=frozenset(described),
+        described_text=embedding_query(without_descriptions(query)) if described else "",
+        query_terms=tuple(qterms),
+        name_terms=frozenset(project_terms),
+        topic_terms=tuple(t for t in qterms if t not in project_terms),
+        spans=spans_adopters(query),
+        asks_quantity=bool(_ASKS_QUANTITY.search(query)),
+        name_candidates=tuple(name_candidates(query, names.name_words)),
+    )
+
+
+def name_candidates(question: str, known: Collection[str]) -> list[str]:
+    """Capitalized words inside the question that look like names of companies or products."""
+    found = []
+    for sentence in re.split(r"(?<=[.?!])\s+", question.strip()):
+        tokens = [m.group(0) for m in _TOKEN.finditer(sentence)]
+        capitalized = [tok for tok in tokens if tok[0].isupper()]
+        if len(tokens) > 3 and len(capitalized) > 0.6 * len(tokens):
+            continue  # Title Case Questions say nothing about names
+        for i, tok in enumerate(tokens):
+            word = tok.removesuffix("s") if tok.endswith("'s") else tok
+            if i == 0 or not tok[0].isupper() or len(tok) < 3:
+                continue
+            if tok.isupper() and len(tok) <= 5:
+                continue  # acronyms (LLM, CLI, GPU) are mostly concepts, not names
+            if _PLACE_WORD.search(word) or re.sub(r"[^a-z0-9]", "", word.lower()) in known:
+                continue
+            found.append(word)
+    return found
