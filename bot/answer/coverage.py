@@ -8,6 +8,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
+from bot.answer.quantity import asked_measure, states
 from bot.index.keyword import terms
 from bot.search.analysis import QueryAnalysis
 from bot.search.retriever import Hit, Retrieval, Retriever
@@ -36,7 +37,7 @@ class Evidence:
     missing_rarity: float = 0.0  # idf of the rarest question word the top passages lack, over the highest idf
     asks_quantity: bool = False  # "how many", "what percentage", "which version", "what latency" ...
     quantity_in_top: bool = False  # the top passages state a number (in digits: what the fitted model reads)
-    quantity_stated: bool = False  # the top passages state a number, in digits or in words
+    quantity_stated: bool = False  # the top passages state a number of the asked kind (bot/answer/quantity.py)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -45,9 +46,6 @@ class Evidence:
 
 # A number in digits: what the fitted answerability model reads.
 _NUMBER = re.compile(r"\d")
-# A number in digits or in words ("three official reviewers"); "one" is left out: it is mostly not a count.
-_STATED_NUMBER = re.compile(r"\d|\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
-                            r"thirty|forty|fifty|hundreds?|thousands?|millions?|billions?|dozens?)\b", re.IGNORECASE)
 
 
 def assess(retriever: Retriever, retrieval: Retrieval, hits: Sequence[Hit] | None, analysis: QueryAnalysis,
@@ -72,6 +70,7 @@ def assess(retriever: Retriever, retrieval: Retrieval, hits: Sequence[Hit] | Non
     ceiling = retriever.idf("\x00never-a-word") or 1.0  # the idf of a word no passage has
     covered = sum(w for q, w in weights.items() if q in present)
     missing = tuple(sorted((q for q in qterms if q not in present), key=lambda q: -weights[q]))
+    measure = asked_measure(analysis.text)
     return Evidence(
         top_sentence=max(h.sentence for h in top),
         top_dense=max(h.dense for h in top),
@@ -83,9 +82,11 @@ def assess(retriever: Retriever, retrieval: Retrieval, hits: Sequence[Hit] | Non
         foreign_names=tuple(foreign),
         single=single,
         missing_rarity=max((weights[q] for q in missing), default=0.0) / ceiling,
-        asks_quantity=analysis.asks_quantity,
+        # A question for a measurement of a named kind (a version, a latency) asks for a number even when its
+        # wording is not one of the analysis' quantity phrases ("Which Elasticsearch version ...").
+        asks_quantity=analysis.asks_quantity or measure.kind != "number",
         quantity_in_top=any(_NUMBER.search(h.chunk.text) for h in top),
-        quantity_stated=any(_STATED_NUMBER.search(h.chunk.text) for h in top),
+        quantity_stated=any(states(measure, h.chunk.text) for h in top),
         top_fused=float(retrieval.hits[0].score) if retrieval.hits else 0.0,
         fused_gap=(float(retrieval.hits[0].score) - sum(h.score for h in retrieval.hits[:10])
                    / len(retrieval.hits[:10])) if retrieval.hits else 0.0,
