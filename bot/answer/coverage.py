@@ -65,6 +65,9 @@ def assess(retriever: Retriever, retrieval: Retrieval, hits: Sequence[Hit] | Non
         if stems and any(s not in retriever.vocabulary or (retriever.df(s) <= rare_df and s not in present)
                          for s in stems):
             foreign.append(name)
+    # An acronym may be a concept (GPU) as well as a company (IBM): it counts as foreign only when no passage of
+    # the corpus has it at all.
+    foreign += [a for a in analysis.acronyms if any(s not in retriever.vocabulary for s in terms(a))]
     weights = {q: retriever.idf(q) for q in qterms}
     total = sum(weights.values())
     ceiling = retriever.idf("\x00never-a-word") or 1.0  # the idf of a word no passage has

@@ -57,6 +57,7 @@ class QueryAnalysis:
     spans: bool  # about adopters in the plural: the answer spans interviews
     asks_quantity: bool  # "how many", "which version", "what latency" ...
     name_candidates: tuple[str, ...]  # capitalised words that look like names the index does not know
+    acronyms: tuple[str, ...] = ()  # all-capital words (IBM, AWS, LLM): names or concepts, known only by the index
 
     @property
     def described(self) -> bool:
@@ -100,6 +101,7 @@ def analyze(query: str, names: KnownNames) -> QueryAnalysis:
         spans=spans_adopters(query),
         asks_quantity=bool(_ASKS_QUANTITY.search(query)),
         name_candidates=tuple(name_candidates(query, names.name_words)),
+        acronyms=tuple(acronyms_in(query, names.name_words)),
     )
 
 
@@ -120,4 +122,18 @@ def name_candidates(question: str, known: Collection[str]) -> list[str]:
             if _PLACE_WORD.search(word) or re.sub(r"[^a-z0-9]", "", word.lower()) in known:
                 continue
             found.append(word)
+    return found
+
+
+def acronyms_in(question: str, known: Collection[str]) -> list[str]:
+    """All-capital words of 2-5 letters standing where a company stands, that the index does not know as names:
+    an owner ("OPPO's cluster") or the subject of the question ("How does IBM use it?"). Elsewhere an acronym is
+    mostly a concept (LLM serving, the ERP vendor)."""
+    found = []
+    for m in re.finditer(r"(?:\b(?i:do|does|did|has|have|had|is|was|are|were)\s+)?\b([A-Z]{2,5})\b", question):
+        tok = m.group(1)
+        owner = question[m.end(1):m.end(1) + 2] in ("'s", "\u2019s")
+        subject = m.group(0) != tok
+        if (owner or subject) and tok.lower() not in known:
+            found.append(tok)
     return found

@@ -52,5 +52,13 @@ def test_real_one_adopter_questions_are_answered_unless_the_detail_is_missing(re
                      "What pain did Shipwright hit with Tekton upgrades?",
                      "Would Grafana recommend OpenFGA to others?"):
         assert real_answerer.ask(question).answered is True, question
+    # A company named by an acronym that no interview mentions is not an adopter; one that is, is.
+    assert real_answerer.ask("How big is ZTE's CubeFS deployment?").answered is False
+    assert real_answerer.ask("How long has IBM used Knative?").answered is True
     # The same with the adopter as a filter.
     assert real_answerer.ask("How long have they used Knative?", adopter="Gojek").answered is True
+
+
+def test_an_acronym_company_the_corpus_never_mentions_is_not_answered(fake_answerer: Answerer) -> None:
+    assert fake_answerer.ask("How long has IBM used Knative?").answered is False
+    assert fake_answerer.ask("How long has Acme Rockets used Knative?").answered is True
