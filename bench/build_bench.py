@@ -1,8 +1,13 @@
 """Index build benchmarks: full build chunks/s, the cost of adding 1 interview to a big index, ANN recall.
 
     python bench/build_bench.py [--sizes 1000 10000] [--work /tmp/qabot-bench] [--recall-extra 150]
+    python bench/build_bench.py --compare [--corpus ../shared/corpus] [--rounds 3] --sizes --recall-extra 0
 
 What is measured how (also written into BENCHMARKS.md):
+- --compare: full builds of a corpus with the torch model (sentence-transformers) and with the fp32 ONNX export,
+  side by side in one run, alternating, `--rounds` times each: in-process (model loaded, export made once,
+  untimed) and as a fresh `qabot index --full` process (QABOT_QUERY_ENCODER=torch is today's torch path; the
+  default embeds on the export). Medians, and the largest difference between the two indexes' vectors.
 - full build: the 23 real interviews with the real model (all-MiniLM-L6-v2), model already loaded.
 - big indexes: N synthetic interviews (bench/gen_corpus.py). Embedding ~17 chunks x N with the real model would
   take hours on 2 cores, so the *base* index is built with a stand-in embedder: hashed bag-of-words vectors of
@@ -159,6 +164,67 @@ def bench_recall_real(embedder: SentenceTransformerEmbedder, extra: int, work: P
             "recall_at_10_near_passages": round(recall_at_10(vectors, ann, query_vectors(vectors, 200, int(rng.integers(99)))), 4)}
 
 
+def _full_build(corpus: Path, index: Path, embedder: object) -> dict:
+    shutil.rmtree(index, ignore_errors=True)
+    report = build(corpus, index, embedder, full=True)
+    return {"build_s": report.seconds, "embed_passages_s": report.embed_seconds, "passages": report.chunks_embedded,
+            "sentences": report.sentences_to_embed}
+
+
+def _cli_full_build(corpus: Path, index: Path, encoder_dir: Path, query_encoder: str) -> dict:
+    shutil.rmtree(index, ignore_errors=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QABOT_")}
+    env.update(QABOT_CORPUS_DIR=str(corpus), QABOT_INDEX_DIR=str(index), QABOT_ENCODER_DIR=str(encoder_dir),
+               QABOT_QUERY_ENCODER=query_encoder, HF_HUB_OFFLINE="1")
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "bot", "index", "--full", "--json"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - started
+    return {"wall_s": wall, "build_s": json.loads(proc.stdout)["seconds"]}
+
+
+def _median(rows: list[dict], key: str) -> float:
+    return round(float(np.median([r[key] for r in rows])), 2)
+
+
+def bench_compare(corpus: Path, work: Path, rounds: int) -> dict:
+    """Full builds of `corpus`, torch vs the fp32 ONNX export, alternating, in-process and as a `qabot index`."""
+    from bot.embed.embedders import OnnxQueryEmbedder
+    from bot.index import textvectors
+
+    encoder_dir = work / "encoder"
+    torch_embedder = SentenceTransformerEmbedder()
+    torch_embedder.warm_up()
+    onnx_embedder = OnnxQueryEmbedder(SentenceTransformerEmbedder(), encoder_dir, "onnx-int8")
+    onnx_embedder._documents = torch_embedder  # only for the one-time export
+    onnx_embedder.prepare()
+    onnx_embedder.warm_up_documents()
+    runs: dict[str, list[dict]] = {"torch": [], "onnx": [], "torch_cli": [], "onnx_cli": []}
+    for _ in range(rounds):
+        runs["torch"].append(_full_build(corpus, work / "full-torch", torch_embedder))
+        runs["onnx"].append(_full_build(corpus, work / "full-onnx", onnx_embedder))
+        runs["torch_cli"].append(_cli_full_build(corpus, work / "cli-torch", encoder_dir, "torch"))
+        runs["onnx_cli"].append(_cli_full_build(corpus, work / "cli-onnx", encoder_dir, "onnx-int8"))
+    a, b = store.load(work / "full-torch", MODEL), store.load(work / "full-onnx", MODEL)
+    va = textvectors.load_vectors(a.path / textvectors.FILE, 384)
+    vb = textvectors.load_vectors(b.path / textvectors.FILE, 384)
+    out = {"bench": f"full build of {corpus}, torch vs fp32 ONNX, {rounds} rounds alternating",
+           "passages": runs["onnx"][0]["passages"], "sentences_and_headings": runs["onnx"][0]["sentences"],
+           "max_abs_diff_passage_vectors": float(np.abs(np.asarray(a.vectors) - np.asarray(b.vectors)).max()),
+           "max_abs_diff_sentence_vectors": float(max(np.abs(va[k] - vb[k]).max() for k in va)),
+           "same_sentence_keys": set(va) == set(vb)}
+    for name in ("torch", "onnx"):
+        out[f"{name}_build_s_median"] = _median(runs[name], "build_s")
+        out[f"{name}_embed_passages_s_median"] = _median(runs[name], "embed_passages_s")
+        out[f"{name}_cli_wall_s_median"] = _median(runs[f"{name}_cli"], "wall_s")
+        out[f"{name}_cli_build_s_median"] = _median(runs[f"{name}_cli"], "build_s")
+    out["speedup_in_process"] = round(out["torch_build_s_median"] / out["onnx_build_s_median"], 2)
+    out["speedup_cli_wall"] = round(out["torch_cli_wall_s_median"] / out["onnx_cli_wall_s_median"], 2)
+    out["runs"] = {k: [{kk: round(vv, 2) if isinstance(vv, float) else vv for kk, vv in r.items()} for r in v]
+                   for k, v in runs.items()}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the build benchmarks and print one JSON object per result."""
     ap = argparse.ArgumentParser(description="qabot index build benchmarks")
@@ -167,10 +233,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--recall-extra", type=int, default=150, help="synthetic interviews embedded for real recall (0: skip)")
     ap.add_argument("--skip-full", action="store_true")
     ap.add_argument("--reuse-base", action="store_true", help="keep an existing stand-in base index in --work")
+    ap.add_argument("--compare", action="store_true", help="torch vs ONNX full builds of --corpus, then stop")
+    ap.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    print(json.dumps({"machine": f"{platform.machine()} {os.cpu_count()} cores", "python": platform.python_version()}))
+    print(json.dumps({"machine": f"{platform.machine()} {os.cpu_count()} cores", "python": platform.python_version(),
+                      "load_avg": os.getloadavg()}))
+    if args.compare:
+        print(json.dumps(bench_compare(args.corpus, args.work, args.rounds)), flush=True)
+        print(json.dumps({"load_avg_after": os.getloadavg()}))
+        return 0
     embedder = SentenceTransformerEmbedder()
     embedder.warm_up()
     if not args.skip_full:

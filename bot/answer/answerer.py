@@ -252,7 +252,7 @@ class Answerer:
             aux = None
             if len(index.chunks) <= MAX_CHUNKS:
                 try:
-                    aux = text_vectors(self.settings.index_dir, index.chunks, self.embedder)
+                    aux = text_vectors(index.path, index.chunks, self.embedder)
                 except Exception as exc:  # noqa: BLE001 - passage vectors alone still answer
                     logger.warning("sentence vectors unavailable, ranking by passages only: %s", exc)
             self._retriever = Retriever(index, self.embedder, aux=aux, fusion=load_weights(self.settings.fusion_weights))

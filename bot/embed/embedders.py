@@ -141,17 +141,12 @@ class FakeEmbedder:
         return self._vector(text)
 
 
-# Up to this many texts at once (an added interview's passages, or its sentences), passages are embedded by the fp32
-# ONNX export: the same vectors as torch (within 1e-6) without loading torch, which takes longer than the work.
-SMALL_BATCH = 512
-
-
 class OnnxQueryEmbedder:
-    """Questions through the model exported to ONNX; passages through sentence-transformers, or through the fp32
-    export when only a few change (adding an interview needs no torch).
+    """Questions through the model exported to ONNX (int8 by default), passages and sentences through the fp32
+    export (torch's vectors within 1e-6, torch's speed per text, without importing torch: bench/build_bench.py).
 
-    The exports live in the encoder folder (`qabot index` writes them); a process that only answers never imports
-    torch unless the export is missing or unreadable, in which case it falls back to the torch model and says so.
+    The exports live in the encoder folder (`qabot index` writes them, with torch, once); a process never imports
+    torch unless an export is missing or unreadable, in which case it falls back to the torch model and says so.
     """
 
     def __init__(self, documents: SentenceTransformerEmbedder, folder: Path, kind: str) -> None:
@@ -174,6 +169,9 @@ class OnnxQueryEmbedder:
         from bot.embed.onnx import ensure_encoder
 
         ensure_encoder(self._folder, self.name, self._model_path(), self.kind, verify=True)
+        with self._lock:
+            if self._doc_encoder is None:
+                self._doc_checked = False  # look for the fp32 export again: it may have just been made
 
     def _query_encoder(self):
         if self._encoder is None and not self._fallback:
@@ -199,7 +197,7 @@ class OnnxQueryEmbedder:
             self._documents.warm_up()
 
     def _passage_encoder(self):
-        """The fp32 export for small batches of passages, if it is there and current (never exported here)."""
+        """The fp32 export for passages, if it is there and current (made by `prepare`, never here)."""
         if not self._doc_checked:
             with self._lock:
                 if not self._doc_checked:
@@ -208,7 +206,7 @@ class OnnxQueryEmbedder:
                     path = encoder_file(self._folder, self.name, "onnx")
                     try:
                         if is_current(path, self._model_path()):
-                            encoder = OnnxQueryEncoder(path, self._model_path(), threads=min(4, os.cpu_count() or 1))
+                            encoder = OnnxQueryEncoder(path, self._model_path(), threads=os.cpu_count() or 1)
                             encoder.load()
                             self._doc_encoder = encoder
                     except EncoderError as exc:
@@ -217,14 +215,13 @@ class OnnxQueryEmbedder:
         return self._doc_encoder
 
     def warm_up_documents(self) -> None:
-        """Load what embedding a few passages needs now (`--watch` does, so the first rebuild doesn't wait)."""
+        """Load what embedding passages needs now (`--watch` does, so the first rebuild doesn't wait)."""
         if self._passage_encoder() is None:
             self._documents.warm_up()
 
     def embed_documents(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        """Vectors for passages, as in the index: a few through the fp32 export, many through torch (faster
-        in bulk)."""
-        if 0 < len(texts) <= SMALL_BATCH:
+        """Vectors for passages and sentences through the fp32 export (torch when it is unavailable)."""
+        if texts:
             encoder = self._passage_encoder()
             if encoder is not None:
                 return encoder.encode_many(list(texts))

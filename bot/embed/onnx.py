@@ -3,8 +3,8 @@
 `qabot index` exports all-MiniLM-L6-v2 (transformer + mean pooling + L2 norm) with torch to `INDEX/encoder/`
 (or QABOT_ENCODER_DIR) in fp32, and from that an int8 copy (dynamic, per channel). `qabot serve` encodes questions
 with the int8 file (by default), onnxruntime and the fast tokenizer only: no torch or sentence-transformers
-import, so it starts in seconds and a question costs a few milliseconds on one core. The fp32 file embeds the
-passages of small updates (an added interview) with torch's vectors; full builds use sentence-transformers.
+import, so it starts in seconds and a question costs a few milliseconds on one core. The fp32 file embeds every
+passage, sentence and heading a build needs, with torch's vectors (within 1e-6); torch only makes the export.
 """
 
 from __future__ import annotations

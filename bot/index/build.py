@@ -4,272 +4,30 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
-import threading
 import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable
 
 import numpy as np
 
-from bot.index import store
-
-from bot.config import Settings
-from bot.index import generations
+from bot.embed.embedders import Embedder
+from bot.index import generations, store, textvectors
+from bot.index.previous import Previous, open_previous
+from bot.index.progress import (BuildCancelled, BuildMemo, BuildReport, CancelToken, Limits, _Embedding,
+                                _Ticker)
+from bot.index.writer import GenerationWriter
 from bot.ingest.chunking import CHUNKER_VERSION, Chunk, ChunkBudgetExceeded, chunk_interview
 from bot.ingest.files import CorpusError, discover, file_sha256, relative_source
 from bot.ingest.parse import index_warnings, parse_file
-from bot.embed.embedders import Embedder
 
 logger = logging.getLogger(__name__)
 
-EMBED_SLICE = 32  # texts per embedding call: how often a build can stop when cancelled, and counts progress
-PROGRESS_EVERY_S = 5.0  # a long build logs where it is at most this often
+__all__ = ["BuildCancelled", "BuildMemo", "BuildReport", "CancelToken", "Limits", "build", "is_stale",
+           "prepare_query_encoder"]
 
 
-@dataclass(frozen=True)
-class Limits:
-    """How much one file may cost a build: bytes read (checked from `stat` first) and passages made."""
-
-    max_file_bytes: int | None = None
-    max_passages_per_file: int | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> "Limits":
-        """QABOT_MAX_FILE_BYTES and QABOT_MAX_PASSAGES_PER_FILE of `settings` (default: read from the environment
-        now; not `get_settings()`, whose cache a library call must not fill before the caller's settings are set)."""
-        settings = settings or Settings.from_env()
-        return cls(settings.max_file_bytes, settings.max_passages_per_file)
-
-
-class BuildCancelled(Exception):
-    """The build stopped before writing anything; the previous generation is still current."""
-
-
-class CancelToken:
-    """Asks a running build to stop at its next check: between files and between embedding batches."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self.reason: str | None = None
-
-    def cancel(self, reason: str) -> None:
-        """Ask the build to stop (the first reason given is kept)."""
-        if not self._event.is_set():
-            self.reason = reason
-            self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        """True once cancel() was called."""
-        return self._event.is_set()
-
-    def check(self) -> None:
-        """Raise BuildCancelled if cancel() was called."""
-        if self._event.is_set():
-            raise BuildCancelled(self.reason or "cancelled")
-
-
-class BuildMemo:
-    """What a build leaves for the next one in the same process.
-
-    Vectors it embedded, so a build cancelled (or deferred) halfway does not lose its work, and files it found
-    unusable by content, so an unchanged oversized interview is not parsed again by every rebuild."""
-
-    def __init__(self, max_vectors: int = 50_000) -> None:
-        self.max_vectors = max_vectors  # 50,000 x 384 floats: 77 MB at most
-        self._vectors: OrderedDict[bytes, np.ndarray] = OrderedDict()
-        self._skips: dict[str, tuple[str, str]] = {}  # source -> (content key, why it was skipped)
-        self._lock = threading.Lock()
-
-    def vector(self, key: bytes) -> np.ndarray | None:
-        """The vector of an embed key, if a build made it."""
-        with self._lock:
-            return self._vectors.get(key)
-
-    def keep(self, key: bytes, vector: np.ndarray) -> None:
-        """Remember a vector (the oldest ones are dropped beyond `max_vectors`)."""
-        with self._lock:
-            self._vectors[key] = vector
-            while len(self._vectors) > self.max_vectors:
-                self._vectors.popitem(last=False)
-
-    def forget_vectors(self) -> None:
-        """Drop the vectors (a completed build has them on disk now)."""
-        with self._lock:
-            self._vectors.clear()
-
-    def skipped(self, source: str, key: str) -> str | None:
-        """Why `source` was skipped before with this content key (its sha256 and the limit), or None."""
-        hit = self._skips.get(source)
-        return hit[1] if hit is not None and hit[0] == key else None
-
-    def skip(self, source: str, key: str, why: str) -> None:
-        """Remember that `source` with this content key cannot be indexed."""
-        self._skips[source] = (key, why)
-
-    def __len__(self) -> int:
-        return len(self._vectors)
-
-
-@dataclass
-class BuildReport:
-    """What a build did."""
-
-    generation: int | None = None
-    added: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)  # source -> reason
-    chunks_embedded: int = 0
-    chunks_total: int = 0
-    seconds: float = 0.0
-    embed_seconds: float = 0.0
-    wrote: bool = False
-    repaired: str | None = None  # why the current generation (or CURRENT) was bad and had to be replaced
-    deferred: list[str] = field(default_factory=list)  # new or changed files left for a follow-up build
-    cancelled: str | None = None  # why the build stopped before writing anything
-    # Progress, updated while the build runs (read by /admin/status from another thread).
-    phase: str = "starting"
-    started_at: float | None = None
-    files_total: int = 0
-    files_done: int = 0
-    passages_to_embed: int = 0
-    passages_embedded: int = 0
-    sentences_to_embed: int = 0
-    sentences_embedded: int = 0
-
-    def summary(self) -> str:
-        """One line for humans."""
-        line = (
-            f"files: {len(self.added)} added, {len(self.changed)} changed, {len(self.removed)} removed, "
-            f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped; chunks: {self.chunks_embedded} "
-            f"embedded, {self.chunks_total} total; generation {self.generation}; {self.seconds:.1f}s"
-        )
-        if self.deferred:
-            line += f"; deferred to a follow-up build: {', '.join(self.deferred)}"
-        if self.cancelled:
-            line += f"; cancelled: {self.cancelled}"
-        return f"{line}; repaired: {self.repaired}" if self.repaired else line
-
-    def progress(self) -> dict[str, Any]:
-        """Where a running build is: its phase, files read, passages and sentences embedded."""
-        running = self.phase not in ("done", "cancelled")
-        elapsed = time.time() - self.started_at if running and self.started_at is not None else self.seconds
-        return {"phase": self.phase, "seconds": round(elapsed, 1),
-                "files_done": self.files_done, "files_total": self.files_total,
-                "passages_embedded": self.passages_embedded, "passages_to_embed": self.passages_to_embed,
-                "sentences_embedded": self.sentences_embedded, "sentences_to_embed": self.sentences_to_embed}
-
-    def progress_line(self) -> str:
-        """The progress as one log line."""
-        line = f"{self.phase}; files {self.files_done:,}/{self.files_total:,}"
-        if self.passages_to_embed:
-            line += f"; passages embedded {self.passages_embedded:,}/{self.passages_to_embed:,}"
-        if self.sentences_to_embed:
-            line += f"; sentences embedded {self.sentences_embedded:,}/{self.sentences_to_embed:,}"
-        return line
-
-    def to_dict(self) -> dict:
-        """JSON-ready dict."""
-        return dict(self.__dict__)
-
-
-class _Ticker:
-    """Logs a build's progress every PROGRESS_EVERY_S seconds, not per file (and to a terminal when asked)."""
-
-    def __init__(self, report: BuildReport, echo: bool) -> None:
-        self.report = report
-        self.echo = echo and sys.stderr.isatty()
-        self._next = time.monotonic() + PROGRESS_EVERY_S
-        self._printed = False
-
-    def tick(self) -> None:
-        """Log the progress if the last line is old enough."""
-        now = time.monotonic()
-        if now < self._next:
-            return
-        self._next = now + PROGRESS_EVERY_S
-        line = self.report.progress_line()
-        logger.info("index build: %s (%.0f s)", line, time.time() - (self.report.started_at or time.time()))
-        if self.echo:
-            print(f"\rindexing: {line}", end="", file=sys.stderr, flush=True)
-            self._printed = True
-
-    def done(self) -> None:
-        """End the terminal line, if one was written."""
-        if self._printed:
-            print(file=sys.stderr, flush=True)
-            self._printed = False
-
-
-class _Embedding:
-    """The build's embedder: embeds in slices of EMBED_SLICE, stops between them when cancelled, counts progress,
-    and takes vectors a previous (cancelled) build made from the memo instead of embedding them again."""
-
-    def __init__(self, embedder: Embedder, report: BuildReport, memo: BuildMemo, cancel: CancelToken | None,
-                 ticker: _Ticker, keep_passages: bool) -> None:
-        self.embedder = embedder
-        self.name = embedder.name
-        self.report = report
-        self.memo = memo
-        self.cancel = cancel
-        self.ticker = ticker
-        self.keep_passages = keep_passages  # a one-off build (`qabot index`) has no later build to keep them for
-        self.counting = True  # off once the generation is written: `warm` only collects what was counted
-
-    @property
-    def dim(self) -> int:
-        """The embedder's dimension (known once its model is loaded)."""
-        return int(self.embedder.dim)
-
-    def embed(self, texts: Sequence[str], what: str) -> np.ndarray:
-        """Vectors of `texts`; `what` ("passages" or "sentences") names the progress counter."""
-        vectors: list[np.ndarray | None] = [None] * len(texts)
-        keys = [store.embed_key(t) for t in texts]
-        todo = []
-        for i, key in enumerate(keys):
-            vectors[i] = self.memo.vector(key)
-            if vectors[i] is None:
-                todo.append(i)
-        self._count(what, len(texts) - len(todo))
-        keep = what != "passages" or self.keep_passages
-        for start in range(0, len(todo), EMBED_SLICE):
-            if self.cancel is not None:
-                self.cancel.check()
-            part = todo[start:start + EMBED_SLICE]
-            out = self.embedder.embed_documents([texts[i] for i in part])
-            for i, vector in zip(part, out):
-                vectors[i] = vector
-                if keep:
-                    self.memo.keep(keys[i], vector)
-            self._count(what, len(part))
-        if not vectors:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.stack(vectors).astype(np.float32, copy=False)
-
-    def embed_documents(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        """The Embedder protocol, for the sentence vectors `textvectors.warm` asks for after the build."""
-        return self.embed(list(texts), "sentences")
-
-    def embed_query(self, text: str) -> np.ndarray:
-        """The Embedder protocol (not used by builds)."""
-        return self.embedder.embed_query(text)
-
-    def _count(self, what: str, n: int) -> None:
-        if not self.counting:
-            return
-        if what == "passages":
-            self.report.passages_embedded += n
-        else:
-            self.report.sentences_embedded += n
-        self.ticker.tick()
-
-
-def _previous(index_dir: Path, model: str, full: bool, report: BuildReport) -> store.Previous | None:
+def _previous(index_dir: Path, model: str, full: bool, report: BuildReport) -> Previous | None:
     """The current generation opened for reuse by an incremental build, if it can be reused.
 
     When it (or CURRENT) is damaged, `report.repaired` says why, so a new generation is written even if no file
@@ -288,7 +46,7 @@ def _previous(index_dir: Path, model: str, full: bool, report: BuildReport) -> s
         return None
     if current is not None:
         try:
-            prev = store.open_previous(index_dir, model)
+            prev = open_previous(index_dir, model)
         except store.IndexNotFound:
             return None
         except generations.IndexDamaged as exc:
@@ -307,7 +65,7 @@ def _previous(index_dir: Path, model: str, full: bool, report: BuildReport) -> s
         if number == current:
             continue
         try:
-            prev = store.open_previous(index_dir, model, number)
+            prev = open_previous(index_dir, model, number)
         except store.StoreError as exc:
             logger.debug("generation %d not reusable either: %s", number, exc)
             continue
@@ -365,6 +123,7 @@ def build(corpus_dir: Path, index_dir: Path, embedder: Embedder, full: bool = Fa
     ticker = _Ticker(report, progress)
     embedding = _Embedding(embedder, report, memo if memo is not None else BuildMemo(), cancel, ticker,
                            keep_passages=memo is not None)
+    embedding.prepare = lambda: prepare_query_encoder(embedder)
     try:
         with generations.build_lock(index_dir):
             if cancel is not None:
@@ -376,14 +135,9 @@ def build(corpus_dir: Path, index_dir: Path, embedder: Embedder, full: bool = Fa
             finally:
                 if prev is not None:
                     prev.close()
-            embedding.cancel, embedding.counting = None, False  # the generation is live: what follows completes it
-            from bot.index.textvectors import MAX_CHUNKS, warm  # sentence vectors for quotes and ranking (issue 3)
-
-            if report.chunks_total <= MAX_CHUNKS:  # checked here: warm() would read the manifest to find out
-                report.phase = "sentence vectors"
-                # Made before the generation was written (`_embed_sentences`): this only stores them.
-                warm(index_dir, embedding, progress)
-            prepare_query_encoder(embedder)
+            if embedding.prepare is not None:  # nothing was embedded: the export is still checked (or made)
+                embedding.prepare = None
+                prepare_query_encoder(embedder)
     except BuildCancelled as exc:
         report.cancelled = str(exc)
         report.phase = "cancelled"
@@ -412,12 +166,11 @@ def prepare_query_encoder(embedder: Embedder) -> None:
         logger.warning("%s; questions will be encoded with the torch model", exc)
 
 
-def _build_locked(corpus_dir: Path, index_dir: Path, embedding: _Embedding, prev: store.Previous | None,
+def _build_locked(corpus_dir: Path, index_dir: Path, embedding: _Embedding, prev: Previous | None,
                   report: BuildReport, ticker: _Ticker, on_skip: Callable[[str, str], None] | None,
                   limits: Limits, defer_over: int | None,
                   on_warning: Callable[[str, str], None] | None = None) -> None:
     prev_files = prev.manifest.files if prev else {}
-    reusable = prev is not None and prev.spans_known
     memo, cancel = embedding.memo, embedding.cancel
     planned: list[_Planned] = []
     report.phase = "reading files"
@@ -434,7 +187,7 @@ def _build_locked(corpus_dir: Path, index_dir: Path, embedding: _Embedding, prev
         old = prev_files.get(source)
         try:
             st = path.stat()
-            if old is not None and reusable and _same_stat(old, st, prev.manifest.built_at):
+            if old is not None and _same_stat(old, st, prev.manifest.built_at):
                 sha = old.sha256
             else:
                 sha = file_sha256(path, limits.max_file_bytes)
@@ -444,7 +197,7 @@ def _build_locked(corpus_dir: Path, index_dir: Path, embedding: _Embedding, prev
         except OSError as exc:
             _skip(report, source, f"cannot read ({exc.strerror or exc})", on_skip)
             continue
-        if old is not None and old.sha256 == sha and reusable:
+        if old is not None and old.sha256 == sha:
             report.unchanged.append(source)
             old.size, old.mtime_ns = st.st_size, st.st_mtime_ns  # the previous manifest is this build's to change
             planned.append(_Planned(source, old))
@@ -470,7 +223,7 @@ def _build_locked(corpus_dir: Path, index_dir: Path, embedding: _Embedding, prev
             _skip(report, source, str(exc), on_skip)
             continue
         rows = [prev.row_of_key(store.embed_key(c.embed_text)) if prev is not None else None for c in new_chunks]
-        if defer_over is not None and (old is None or reusable):
+        if defer_over is not None:
             needed = sum(1 for c, r in zip(new_chunks, rows)
                          if r is None and memo.vector(store.embed_key(c.embed_text)) is None)
             if needed > defer_over:
@@ -481,10 +234,7 @@ def _build_locked(corpus_dir: Path, index_dir: Path, embedding: _Embedding, prev
                     planned.append(_Planned(source, old))
                 logger.info("%s needs %d passages embedded: indexed by a follow-up build", source, needed)
                 continue
-        if old is not None and old.sha256 == sha:
-            report.unchanged.append(source)  # an older index format: re-chunked, vectors reused by text
-        else:
-            (report.changed if old is not None else report.added).append(source)
+        (report.changed if old is not None else report.added).append(source)
         planned.append(_Planned(source, store.FileEntry(sha, interview.project, interview.adopter,
                                                         interview.interviewee, interview.date, interview.title,
                                                         len(new_chunks), size=st.st_size, mtime_ns=st.st_mtime_ns),
@@ -512,49 +262,50 @@ def _build_locked(corpus_dir: Path, index_dir: Path, embedding: _Embedding, prev
         fresh_vectors[i] = embedded[j]
     report.chunks_embedded = len(todo)
     report.chunks_total = sum(p.entry.chunks for p in planned)
-    _embed_sentences(index_dir, embedding, fresh, report)
-    if cancel is not None:
-        cancel.check()  # the last moment: from here on the new generation is written and switched to
-    report.phase = "writing"
-
     nothing_changed = (prev is not None and report.repaired is None and not report.added and not report.changed
                        and not report.removed and prev.manifest.skipped == report.skipped
                        and all(p.chunks is None for p in planned))
     if nothing_changed:
+        if cancel is not None:
+            cancel.check()
         report.generation = prev.manifest.generation
         return
+    sentence_vectors = _sentence_vectors(embedding, prev, planned, dim, report)
+    if cancel is not None:
+        cancel.check()  # the last moment: from here on the new generation is written and switched to
+    report.phase = "writing"
     generation = generations.next_generation(index_dir)
-    writer = store.GenerationWriter(index_dir, generation, report.chunks_total, dim,
-                                    passages=prev.passages if prev is not None else None)
+    writer = GenerationWriter(index_dir, generation, report.chunks_total, dim,
+                              passages=prev.passages if prev is not None else None)
+    if sentence_vectors is not None:
+        writer.add_text_vectors(sentence_vectors)
     files: dict[str, store.FileEntry] = {}
-    run: list[store.FileEntry] = []  # reused files whose previous rows and lines follow each other
+    run: list[store.FileEntry] = []  # reused files whose previous rows follow each other
 
     def copy_run() -> None:
-        """Copy a run of unchanged files' lines and vectors from the previous generation in one go."""
+        """Copy a run of unchanged files' passages and vectors from the previous generation in one go."""
         if not run:
             return
-        row0, off0 = run[0].row, run[0].offset
-        rows, nbytes = run[-1].row + run[-1].chunks - row0, run[-1].offset + run[-1].nbytes - off0
+        row0 = run[0].row
+        rows = run[-1].row + run[-1].chunks - row0
         lists = prev.lists[row0:row0 + rows] if prev.lists is not None else None
-        passages = (prev.passages, row0) if prev.passages is not None else None
-        new_row, new_off, _ = writer.add_lines(prev.lines[off0:off0 + nbytes], prev.vectors[row0:row0 + rows],
-                                               prev.keys[row0:row0 + rows], lists, passages, prev.vector_file(row0),
-                                               (prev.path / store.CHUNKS, off0))
+        new_row = writer.copy_rows(prev.passages, row0, prev.vectors[row0:row0 + rows], prev.keys[row0:row0 + rows],
+                                   lists, prev.vector_file(row0))
         for e in run:
-            e.row, e.offset = new_row + (e.row - row0), new_off + (e.offset - off0)
+            e.row = new_row + (e.row - row0)
         run.clear()
 
     cursor = 0
     for p in planned:
         entry = p.entry
         if p.chunks is None:
-            if run and (entry.row != run[-1].row + run[-1].chunks or entry.offset != run[-1].offset + run[-1].nbytes):
+            if run and entry.row != run[-1].row + run[-1].chunks:
                 copy_run()
             run.append(entry)
         else:
             copy_run()
             n = len(p.chunks)
-            entry.row, entry.offset, entry.nbytes = writer.add_chunks(p.chunks, fresh_vectors[cursor:cursor + n])
+            entry.row = writer.add_chunks(p.chunks, fresh_vectors[cursor:cursor + n])
             cursor += n
         files[p.source] = entry
     copy_run()
@@ -566,23 +317,25 @@ def _build_locked(corpus_dir: Path, index_dir: Path, embedding: _Embedding, prev
     report.wrote = True
 
 
-def _embed_sentences(index_dir: Path, embedding: _Embedding, fresh: list[Chunk], report: BuildReport) -> None:
-    """Embed the new chunks' sentences and headings before the generation is written (into the memo, from where
-    `warm` stores them): after the switch, a server would embed them itself while loading, where nothing can
-    cancel the work."""
-    from bot.index import textvectors
-
-    if not fresh or report.chunks_total > textvectors.MAX_CHUNKS:
-        return
-    sentences, _, headings = textvectors.aux_texts(fresh)
-    texts = list(dict.fromkeys([*sentences, *headings]))
-    # The cache's own reader and key (textvectors has no public "which are missing"): only new texts are embedded.
-    cached = textvectors._load(textvectors.cache_path(index_dir, embedding.name), embedding.dim)
-    missing = [t for t in texts if textvectors._key(t) not in cached]
-    del cached
+def _sentence_vectors(embedding: _Embedding, prev: Previous | None, planned: list[_Planned], dim: int,
+                      report: BuildReport) -> dict[bytes, np.ndarray] | None:
+    """The new generation's sentence and heading vectors by text key: the previous generation's for the texts it
+    has, the rest embedded now, before the switch (a server loading the generation never embeds them, where nothing
+    could cancel the work). None above textvectors.MAX_CHUNKS passages."""
+    if report.chunks_total > textvectors.MAX_CHUNKS:
+        return None
+    chunks: list[Chunk] = []
+    for p in planned:  # a reused file's entry still holds its row in the previous generation
+        chunks.extend(p.chunks if p.chunks is not None else prev.chunks(p.entry.row, p.entry.chunks))
+    texts = textvectors.needed_texts(chunks)
+    keys = [textvectors.text_key(t) for t in texts]
+    known = prev.text_vectors(dim) if prev is not None else {}
+    missing = [t for t, k in zip(texts, keys) if k not in known]
     report.phase = "embedding sentences"
     report.sentences_to_embed = len(missing)
-    embedding.embed(missing, "sentences")
+    if missing:
+        known.update(zip((textvectors.text_key(t) for t in missing), embedding.embed(missing, "sentences")))
+    return {k: known[k] for k in keys}
 
 
 def _skip(report: BuildReport, source: str, reason: str, on_skip: Callable[[str, str], None] | None) -> None:

@@ -1,9 +1,9 @@
 """A generation's passages in columns, so a start makes its Chunk objects and keyword indexes without parsing
 JSON or tokenizing every passage again.
 
-chunks.jsonl holds every passage as a JSON line (with its embed text, which only building reads). Parsing its
-171k lines was 2.5 s of a serve start at 10,000 interviews, and tokenizing their texts 4-5 s (a cache beside the
-index, bot/index/tokencache.py, made that 0.5 s). Beside it the build writes:
+These files are the generation's only passage record (up to format 4 a chunks.jsonl held them too, as JSON lines:
+parsing its 171k lines was 2.5 s of a serve start at 10,000 interviews, and tokenizing their texts 4-5 s). The
+embed texts are not kept: a build reuses vectors by their digests (keys.npy). The build writes:
 - passages.bin: the UTF-8 chunk id and text of every passage, row after row;
 - passage-rows.bin: per row (and one closing row of totals) its first byte, first character and first token there,
   the length of its chunk id, its lines, and the codes of its source, project, adopter, section, question and

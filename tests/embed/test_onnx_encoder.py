@@ -169,3 +169,17 @@ def test_adding_an_interview_to_an_index_never_imports_torch(real_settings: Sett
     assert out.returncode == 0, out.stderr
     assert "1 added, 0 changed, 0 removed" in out.stdout, out.stdout
     assert "heavy modules: []" in out.stdout, out.stdout
+
+
+@pytest.mark.slow
+def test_bulk_passages_are_embedded_by_the_fp32_export_too(real_embedder, encoder_dir: Path) -> None:
+    from bot.embed.embedders import OnnxQueryEmbedder, SentenceTransformerEmbedder
+
+    ensure_encoder(encoder_dir, real_embedder.name, Path(real_embedder._documents.model_path()), "onnx")
+    fresh = OnnxQueryEmbedder(SentenceTransformerEmbedder(), encoder_dir, "onnx-int8")
+    texts = [f"{q} ({i})" for i in range(120) for q in QUESTIONS[:5]]  # 600: more than any old small-batch cut-off
+    vectors = fresh.embed_documents(texts)
+    assert fresh._documents._model is None  # a full build loads torch only to export
+    sample = [0, 1, 299, 598, 599]
+    torch_vectors = real_embedder._documents.embed_documents([texts[i] for i in sample])
+    assert np.abs(vectors[sample] - torch_vectors).max() < 1e-4

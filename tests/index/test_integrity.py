@@ -46,7 +46,8 @@ def edit_manifest(path: Path) -> None:
 DAMAGE: dict[str, tuple[str, Callable[[Path], None], str]] = {
     "truncated vectors": (store.VECTORS, truncate, "damaged"),
     "truncated faiss": (store.FAISS_FILE, truncate, "damaged"),
-    "edited chunks": (store.CHUNKS, flip_byte, "damaged"),
+    "edited passages": ("passages.bin", flip_byte, "damaged"),
+    "edited text vectors": (store.TEXT_VECTORS, flip_byte, "damaged"),
     "edited vectors": (store.VECTORS, flip_byte, "damaged"),
     "deleted faiss": (store.FAISS_FILE, lambda p: p.unlink(), "missing"),
     "edited manifest": (store.MANIFEST, edit_manifest, "damaged"),

@@ -131,21 +131,24 @@ def test_tables_naming_what_they_do_not_have_are_refused(tmp_path: Path, edit) -
         PassageFiles.open(tmp_path / "a", len(CHUNKS))
 
 
-def _json_chunks(index_dir: Path) -> list[Chunk]:
-    gen = index_dir / f"gen-{generations.current_generation(index_dir):06d}"
-    with (gen / store.CHUNKS).open(encoding="utf-8") as f:
-        # As served: everything but embed_text, which only building reads.
-        return [Chunk(**{**d, "heading_path": tuple(d["heading_path"]), "embed_text": ""})
-                for d in map(json.loads, filter(str.strip, f))]
+def _chunked(corpus: Path, index_dir: Path) -> list[Chunk]:
+    """The passages the chunker makes of the indexed files, in row order, as served (no embed_text)."""
+    from bot.ingest.chunking import chunk_interview
+    from bot.ingest.parse import parse_file
+
+    files = store.read_manifest(index_dir).files
+    return [replace(c, embed_text="") for source in sorted(files, key=lambda s: files[s].row)
+            for c in chunk_interview(parse_file(corpus / source, corpus))]
 
 
-def test_a_build_writes_passages_that_load_as_the_json_lines(fake_settings) -> None:
+def test_a_build_writes_passages_that_load_as_the_chunker_made_them(fake_settings) -> None:
     corpus, index_dir = fake_settings.corpus_dir, fake_settings.index_dir
     build(corpus, index_dir, FakeEmbedder())
     manifest = store.read_manifest(index_dir)
     assert set(passages.FILES) <= set(manifest.checksums) and manifest.format_version == store.FORMAT_VERSION
+    assert not list(store.load(index_dir, "fake").path.glob("*.jsonl"))  # the columns are the one passage record
     index = store.load(index_dir, "fake")
-    assert index.chunks == _json_chunks(index_dir)
+    assert index.chunks == _chunked(corpus, index_dir)
     _same_tokens(index.text_tokens(), tokenize(c.text for c in index.chunks))
     # An incremental build copies the unchanged files' passages and adds the new one's.
     (corpus / "zz.md").write_text("# Z Adopter Interview - Zürich AG\n\n## Über\n\n### Warum?\nWeil es geht.\n")
@@ -154,7 +157,7 @@ def test_a_build_writes_passages_that_load_as_the_json_lines(fake_settings) -> N
     report = build(corpus, index_dir, FakeEmbedder())
     assert report.added == ["zz.md"] and len(report.changed) == 1
     index = store.load(index_dir, "fake")
-    assert index.chunks == _json_chunks(index_dir) and any(c.adopter == "Zürich AG" for c in index.chunks)
+    assert index.chunks == _chunked(corpus, index_dir) and any(c.adopter == "Zürich AG" for c in index.chunks)
     _same_tokens(index.text_tokens(), tokenize(c.text for c in index.chunks))
 
 
@@ -188,4 +191,21 @@ def test_a_generation_without_passages_is_refused_and_the_next_build_remakes_it(
     report = build(corpus, index_dir, FakeEmbedder())
     assert report.chunks_embedded == report.chunks_total == len(expected)
     assert set(passages.FILES) <= set(store.read_manifest(index_dir).checksums)
-    assert store.load(index_dir, "fake").chunks == expected == _json_chunks(index_dir)
+    assert store.load(index_dir, "fake").chunks == expected == _chunked(corpus, index_dir)
+
+
+def test_a_format_4_index_is_refused_with_the_rebuild_advice(fake_settings) -> None:
+    corpus, index_dir = fake_settings.corpus_dir, fake_settings.index_dir
+    build(corpus, index_dir, FakeEmbedder())
+    gen = store.load(index_dir, "fake").path
+    # As format 4 wrote it: chunks.jsonl offsets in every file entry (and the digest over them).
+    d = json.loads((gen / store.MANIFEST).read_text())
+    d["format_version"] = 4
+    for entry in d["files"].values():
+        entry.update(offset=0, nbytes=0)
+    (gen / store.MANIFEST).write_text(json.dumps(d))
+    with pytest.raises(store.StoreError, match="has format 4.*rebuild it with `qabot index --full`"):
+        store.load(index_dir, "fake")
+    report = build(corpus, index_dir, FakeEmbedder())  # a plain build starts afresh
+    assert report.wrote and report.chunks_embedded == report.chunks_total
+    assert store.read_manifest(index_dir).format_version == store.FORMAT_VERSION

@@ -93,10 +93,11 @@ DAMAGE: dict[str, tuple[str, Callable[[Path], None], bool]] = {
     "truncated faiss": (store.FAISS_FILE, truncate, True),
     "edited faiss": (store.FAISS_FILE, flip_byte, True),
     "deleted faiss": (store.FAISS_FILE, _delete, True),
-    "edited keys": (store.KEYS, flip_byte, True),
-    "edited passages": ("passages.bin", flip_byte, True),
+    "edited text vectors": (store.TEXT_VECTORS, flip_byte, True),
+    "edited keys": (store.KEYS, flip_byte, False),
+    "edited passages": ("passages.bin", flip_byte, False),
+    "edited passage rows": ("passage-rows.bin", flip_byte, False),
     "truncated vectors": (store.VECTORS, truncate, False),
-    "edited chunks": (store.CHUNKS, flip_byte, False),
     "garbage manifest": (store.MANIFEST, lambda p: p.write_text("{not json"), False),
 }
 
@@ -112,7 +113,7 @@ def test_plain_index_repairs_a_damaged_file_of_the_current_generation(
         report = report_of(index_cli(fake_settings, "--json"))
     assert report["wrote"] and report["generation"] == first.generation + 1
     assert filename in report["repaired"] and str(target) in caplog.text
-    # Derived files are made again from the intact chunks and vectors; without those, everything is embedded.
+    # Derived files are made again from the intact passages and vectors; without those, everything is embedded.
     assert report["chunks_embedded"] == (0 if reusable else first.chunks_total)
     loaded = store.load(fake_settings.index_dir, "fake")  # every checksum verifies
     assert len(loaded.chunks) == first.chunks_total

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import os
 import threading
 
 import numpy as np
@@ -61,9 +61,9 @@ def test_model_mismatch_is_refused_with_rebuild_hint(fake_settings) -> None:
 def test_damaged_file_is_named(fake_settings) -> None:
     build(fake_settings.corpus_dir, fake_settings.index_dir, FakeEmbedder())
     gen = fake_settings.index_dir / "gen-000001"
-    with (gen / "chunks.jsonl").open("a") as f:
-        f.write("{}\n")
-    with pytest.raises(store.StoreError, match=r"chunks\.jsonl is damaged"):
+    with (gen / "passages.bin").open("ab") as f:
+        f.write(b"{}\n")
+    with pytest.raises(store.StoreError, match=r"passages\.bin is damaged"):
         store.load(fake_settings.index_dir, "fake")
 
 
@@ -91,7 +91,7 @@ def test_build_lock_refuses_a_second_builder(tmp_path) -> None:
 def test_an_incremental_build_copies_unchanged_vectors_bit_for_bit(fake_settings, monkeypatch: pytest.MonkeyPatch,
                                                                    kernel_copy: bool) -> None:
     if not kernel_copy:  # another file system or an old kernel: read and written instead
-        monkeypatch.setattr(store.os, "copy_file_range", lambda *a: (_ for _ in ()).throw(OSError(18, "EXDEV")))
+        monkeypatch.setattr(os, "copy_file_range", lambda *a: (_ for _ in ()).throw(OSError(18, "EXDEV")))
     corpus, index_dir = fake_settings.corpus_dir, fake_settings.index_dir
     build(corpus, index_dir, FakeEmbedder())
     before = store.load(index_dir, "fake")
@@ -106,11 +106,11 @@ def test_an_incremental_build_copies_unchanged_vectors_bit_for_bit(fake_settings
     emb = FakeEmbedder()
     new = [i for i, c in enumerate(after.chunks) if c.source == "a-first.md"]
     assert np.allclose(after.vectors[new[0]], emb.embed_documents([c.embed_text for c in
-                                                                   _json_chunks_of(after, "a-first.md")])[0])
+                                                                   _chunks_of(corpus, "a-first.md")])[0])
 
 
-def _json_chunks_of(index: store.LoadedIndex, source: str) -> list:
-    from bot.ingest.chunking import Chunk
+def _chunks_of(corpus, source: str) -> list:
+    from bot.ingest.chunking import chunk_interview
+    from bot.ingest.parse import parse_file
 
-    with (index.path / store.CHUNKS).open(encoding="utf-8") as f:
-        return [c for c in (Chunk.from_dict(json.loads(line)) for line in f) if c.source == source]
+    return chunk_interview(parse_file(corpus / source, corpus))

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 import bot.index.build
+import bot.index.progress
 from bot.answer.answerer import Answerer
 from bot.cli import main
 from bot.config import Settings, get_settings
@@ -144,8 +145,8 @@ def test_long_build_shows_moving_progress_in_status_and_log(fake_answerer: Answe
     real = fake_answerer.embedder.embed_documents
     monkeypatch.setattr(fake_answerer.embedder, "embed_documents",
                         lambda texts, progress=False: time.sleep(0.01 * len(texts)) or real(texts, progress))
-    monkeypatch.setattr(bot.index.build, "PROGRESS_EVERY_S", 0.2)
-    caplog.set_level(logging.INFO, logger="bot.index.build")
+    monkeypatch.setattr(bot.index.progress, "PROGRESS_EVERY_S", 0.2)
+    caplog.set_level(logging.INFO, logger="bot.index")
     maintainer = IndexMaintainer(fake_answerer, poll_seconds=0)
     assert maintainer.status()["progress"] is None
     assert maintainer.reindex()
