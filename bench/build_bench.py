@@ -41,7 +41,8 @@ from bench.gen_corpus import DEFAULT_SOURCE, generate, read_pools, synthesize  #
 from bot.index import store  # noqa: E402
 from bot.index.ann import ann_nlist, ann_nprobe  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.embed.embedders import FakeEmbedder, SentenceTransformerEmbedder, make_embedder  # noqa: E402
+from bot.embed.embedders import SentenceTransformerEmbedder, make_embedder  # noqa: E402
+from tests.fakes import FakeEmbedder  # noqa: E402
 from bot.index.build import build  # noqa: E402
 
 MODEL = "all-MiniLM-L6-v2"

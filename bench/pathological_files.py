@@ -19,6 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+# The fake embedder is a test helper (tests/fakes.py); appended, so a PYTHONPATH checkout still provides `bot`.
+sys.path.append(str(Path(__file__).resolve().parents[1]))
+
 HEAD = "# Knative Adopter Interview - Bigco\n\nInterviewee: Pat Doe\n\n## Usage\n\n### What do you run?\n\n"
 VOCAB = ("cluster", "serving", "autoscaling", "latency", "tenant", "gateway", "revision", "eventing", "pods")
 CASES = ("words", "sentences", "lines", "paragraphs", "heading-spaces", "budget")
@@ -53,8 +56,8 @@ def run_one(case: str, size: int) -> dict:
     """Index one generated file alone (this process) and report the build and load."""
     from bot.answer.answerer import Answerer
     from bot.config import Settings
-    from bot.embed.embedders import FakeEmbedder
     from bot.index.build import build
+    from tests.fakes import FAKE_MODEL, FakeEmbedder
 
     work = Path(tempfile.mkdtemp(prefix="qabot-patho-"))
     corpus = work / "corpus" / "knative"
@@ -65,7 +68,7 @@ def run_one(case: str, size: int) -> dict:
     embedder = FakeEmbedder()
     report = build(work / "corpus", work / "index", embedder)
     built = time.perf_counter() - started
-    answerer = Answerer(Settings(corpus_dir=work / "corpus", index_dir=work / "index", model_name="fake"),
+    answerer = Answerer(Settings(corpus_dir=work / "corpus", index_dir=work / "index", model_name=FAKE_MODEL),
                         embedder=embedder)
     try:
         answerer.reload()

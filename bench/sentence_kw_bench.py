@@ -28,7 +28,7 @@ from bot.search import retriever as retrieval
 from bot.search import state
 from bot.search import sentence_keywords as sentencekw
 from bot.index import store  # noqa: E402
-from bot.embed.embedders import FakeEmbedder  # noqa: E402
+from tests.fakes import FakeEmbedder  # noqa: E402
 
 # More generic questions (not from the evaluation sets), short and long, with and without names.
 EXTRA = [

@@ -35,9 +35,11 @@ sys.path.insert(0, str(ROOT))
 
 from bench.gen_corpus import DEFAULT_SOURCE, read_pools, synthesize  # noqa: E402
 from bench.serve_bench import QUESTIONS, free_port, peak_rss_mb, start_server, stop_server  # noqa: E402
+from tests.fakes import FAKE_MODEL  # noqa: E402
 
 LAG = 5.0
 TOKEN = "soak-admin-token-0123456789"
+MODEL_SPECS = {"fake": FAKE_MODEL}  # `--model fake`: the test helper, named to qabot as a QABOT_MODEL plugin spec
 
 
 @dataclass
@@ -168,18 +170,20 @@ def run_soak(seconds: float = 60, model: str = "all-MiniLM-L6-v2", concurrency: 
     from bot.embed.embedders import make_embedder
     from bot.index.build import build
 
+    spec = MODEL_SPECS.get(model, model)  # what QABOT_MODEL is set to; `model` is what the report shows
+
     scratch = Path(work or tempfile.mkdtemp(prefix="qabot-soak-"))
     corpus, index, clean = scratch / "corpus", scratch / "index", scratch / "clean-index"
     shutil.rmtree(scratch / "corpus", ignore_errors=True)
     shutil.copytree(DEFAULT_SOURCE, corpus, ignore=shutil.ignore_patterns("README.md"))
-    embedder = make_embedder(model)
+    embedder = make_embedder(spec)
     build(corpus, index, embedder)
     timeline = Timeline()
     for p in corpus.rglob("*.md"):
         timeline.add(p.relative_to(corpus).as_posix())
     port = free_port()
     proc, ready = start_server(index, corpus, port, watch=True, log=scratch / "serve.log", workers=workers,
-                               extra_env={"QABOT_MODEL": model, "QABOT_ADMIN_TOKEN": TOKEN})
+                               extra_env={"QABOT_MODEL": spec, "QABOT_ADMIN_TOKEN": TOKEN})
     base = f"http://127.0.0.1:{port}"
     rng = random.Random(seed)
     results: list[tuple[float, float, int, list[str]]] = []
@@ -189,7 +193,7 @@ def run_soak(seconds: float = 60, model: str = "all-MiniLM-L6-v2", concurrency: 
     try:
         mutator = threading.Thread(target=_mutate, args=(corpus, timeline, stop, every, log, rng), daemon=True)
         killer = threading.Timer(seconds * 0.4, _kill_a_reindex,
-                                 args=(corpus, index, model, rng.uniform(1.0, 2.0), log))
+                                 args=(corpus, index, spec, rng.uniform(1.0, 2.0), log))
         mutator.start()
         killer.start()
         asyncio.run(_load(base, seconds, concurrency, results, failures))
@@ -229,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the full soak and print the result; exit 1 if a check failed."""
     ap = argparse.ArgumentParser(description="qabot soak on loopback")
     ap.add_argument("--seconds", type=float, default=60)
-    ap.add_argument("--model", default="all-MiniLM-L6-v2")
+    ap.add_argument("--model", default="all-MiniLM-L6-v2",
+                    help="the bundled model's name, `fake` (tests/fakes.py) or a QABOT_MODEL plugin spec module:Class")
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--every", type=float, default=3.0, help="seconds between file operations")
     ap.add_argument("--workers", type=int, default=1, help="`qabot serve --workers N --watch`")

@@ -6,6 +6,7 @@ ones); an empty variable means "use the default". A malformed value is a `Config
 
 from __future__ import annotations
 
+import importlib
 from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
@@ -17,6 +18,8 @@ from pydantic_settings.sources.utils import parse_env_vars
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 PREFIX = "QABOT_"
+# What a QABOT_MODEL plugin class must have: the members of bot.embed.embedders.Embedder (a test keeps them equal).
+EMBEDDER_MEMBERS = ("name", "dim", "embed_documents", "embed_query")
 
 # The environment `Settings.from_env(env)` reads instead of os.environ while it builds (None = os.environ).
 _ENV: ContextVar[Mapping[str, str] | None] = ContextVar("qabot_settings_env", default=None)
@@ -29,6 +32,39 @@ class ConfigError(ValueError):
 def _named(variable: str) -> Any:
     """A field read from `variable` (not QABOT_<field>), still settable by its field name in code."""
     return AliasChoices(variable)
+
+
+def is_plugin_spec(model: str) -> bool:
+    """Whether a QABOT_MODEL value names an embedder class ("module:Class") rather than the bundled model."""
+    return ":" in model
+
+
+def embedder_class(spec: str) -> type:
+    """The class "module:Class" names, checked to declare the Embedder protocol; ValueError says what is wrong.
+
+    `name` and `dim` must be declared on the class (an annotation, as the protocol has, or a class attribute), so
+    the check needs no instance: constructing one may load a model.
+    """
+    module_name, _, qualname = spec.strip().partition(":")
+    if not module_name or not qualname:
+        raise ValueError(f"{spec!r} is not a bundled model name or a plugin spec 'module:Class'")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - any failure while importing the plugin is a bad setting
+        raise ValueError(f"cannot import {module_name!r} from {spec!r} ({type(exc).__name__}: {exc})") from None
+    for part in qualname.split("."):
+        if not hasattr(target, part):
+            raise ValueError(f"module {module_name!r} has no {qualname!r} (from {spec!r})")
+        target = getattr(target, part)
+    if not isinstance(target, type):
+        raise ValueError(f"{spec!r} is not a class")
+    declared = {name for klass in target.__mro__ for name in (*vars(klass), *getattr(klass, "__annotations__", {}))}
+    missing = [m for m in EMBEDDER_MEMBERS if m not in declared
+               or (m.startswith("embed_") and not callable(getattr(target, m, None)))]
+    if missing:
+        raise ValueError(f"{spec!r} is not an Embedder: it lacks {', '.join(missing)} "
+                         f"(the protocol in bot/embed/embedders.py: {', '.join(EMBEDDER_MEMBERS)})")
+    return target
 
 
 class _MappingEnv(EnvSettingsSource):
@@ -118,6 +154,17 @@ class Settings(BaseSettings):
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("model_name")
+    @classmethod
+    def _embedder(cls, value: str) -> str:
+        value = value.strip()
+        if value == "fake":
+            raise ValueError("the fake embedder is a test helper, not a model: use tests.fakes:FakeEmbedder "
+                             "(from the repo root)")
+        if is_plugin_spec(value):
+            embedder_class(value)
+        return value
+
     @field_validator("query_encoder", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
@@ -158,7 +205,8 @@ def _describe(error: Any) -> str:
     field = next((name for name, f in Settings.model_fields.items()
                   if name == loc or Settings.variable(name).lower() == loc.lower()), None)
     name = Settings.variable(field) if field else loc
-    return f"{name}: {error['msg']}, got {error.get('input')!r}"
+    message = str(error["msg"]).removeprefix("Value error, ")  # pydantic's prefix for a validator's ValueError
+    return f"{name}: {message}, got {error.get('input')!r}"
 
 
 @lru_cache(maxsize=1)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings, get_settings
+from tests.fakes import FAKE_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_CORPUS = ROOT / "tests" / "fixtures" / "corpus"
@@ -50,14 +51,14 @@ def fixture_corpus(tmp_path: Path) -> Path:
 def fake_settings(tmp_path: Path, fixture_corpus: Path) -> Settings:
     """Settings over the fixture corpus with the fake embedder and an empty index folder."""
     return Settings(corpus_dir=fixture_corpus, index_dir=tmp_path / "index", state_dir=tmp_path / "var",
-                    model_name="fake")
+                    model_name=FAKE_MODEL)
 
 
 @pytest.fixture
 def fake_answerer(fake_settings: Settings):
     """An Answerer over the fixture corpus, indexed with the fake embedder."""
     from bot.answer.answerer import Answerer
-    from bot.embed.embedders import FakeEmbedder
+    from tests.fakes import FakeEmbedder
     from bot.index.build import build
 
     embedder = FakeEmbedder()

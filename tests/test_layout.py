@@ -49,3 +49,17 @@ def test_answering_loads_no_framework_at_run_time() -> None:
             f"print(sorted(m for m in sys.modules if m.split('.')[0] in {FRAMEWORKS!r}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_no_production_module_defines_or_imports_a_fake_embedder() -> None:
+    # The fake embedder is a test helper (tests/fakes.py), reached from production only as a QABOT_MODEL plugin.
+    for path in sorted(BOT.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        defined = {node.name for node in ast.walk(tree) if isinstance(node, ast.ClassDef | ast.FunctionDef)}
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)
+                    for alias in node.names} | _imports(path)
+        bad = {n for n in defined | imported if "fake" in n.lower() or n.split(".")[0] == "tests"}
+        assert not bad, f"{path.relative_to(BOT)} defines or imports {sorted(bad)}"
+        if path != BOT / "config.py":  # which refuses QABOT_MODEL=fake, pointing at the helper
+            literals = {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and node.value == "fake"}
+            assert not literals, f"{path.relative_to(BOT)} special-cases the model name 'fake'"

@@ -1,8 +1,7 @@
-"""Embedders: the bundled all-MiniLM-L6-v2 (offline) and a deterministic fake for unit tests."""
+"""Embedders: the protocol, the bundled all-MiniLM-L6-v2 (offline), and plugins named `module:Class` in QABOT_MODEL."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import sys
@@ -12,7 +11,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from bot.ingest.text import words
+from bot.config import ConfigError, embedder_class, is_plugin_spec
 
 logger = logging.getLogger(__name__)
 
@@ -113,34 +112,6 @@ class SentenceTransformerEmbedder:
                           dtype=np.float32)[0]
 
 
-class FakeEmbedder:
-    """Deterministic hashed bag-of-words vectors: fast, no model, similar texts still score higher."""
-
-    def __init__(self, name: str = "fake", dim: int = 64) -> None:
-        self.name = name
-        self.dim = dim
-        self.calls = 0  # texts embedded, for tests that check incremental builds
-
-    def _vector(self, text: str) -> np.ndarray:
-        v = np.zeros(self.dim, dtype=np.float32)
-        for w in words(text):
-            h = int.from_bytes(hashlib.md5(w.encode()).digest()[:4], "little")
-            v[h % self.dim] += 1.0 if h & (1 << 31) else -1.0
-        n = np.linalg.norm(v)
-        return v / n if n else v
-
-    def embed_documents(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        """Hashed vectors for passages."""
-        self.calls += len(texts)
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.stack([self._vector(t) for t in texts])
-
-    def embed_query(self, text: str) -> np.ndarray:
-        """Hashed vector for a query."""
-        return self._vector(text)
-
-
 class OnnxQueryEmbedder:
     """Questions through the model exported to ONNX (int8 by default), passages and sentences through the fp32
     export (torch's vectors within 1e-6, torch's speed per text, without importing torch: bench/build_bench.py).
@@ -237,16 +208,30 @@ class OnnxQueryEmbedder:
 
 def make_embedder(name: str, model_path: str | None = None, batch_size: int = 32,
                   query_encoder: str = "torch", encoder_dir: Path | None = None) -> Embedder:
-    """The embedder the settings name: "fake" for the test double, else the bundled model.
+    """The embedder the settings name: a plugin `module:Class` (constructed with no arguments), else the bundled
+    model by that name.
 
     `query_encoder` "onnx" or "onnx-int8" encodes questions with the model exported to ONNX in `encoder_dir`.
     """
-    if name == "fake":
-        return FakeEmbedder()
+    if is_plugin_spec(name):
+        return plugin_embedder(name)
     documents = SentenceTransformerEmbedder(name=name, model_path=model_path, batch_size=batch_size)
     if query_encoder == "torch" or encoder_dir is None:
         return documents
     return OnnxQueryEmbedder(documents, encoder_dir, query_encoder)
+
+
+def plugin_embedder(spec: str) -> Embedder:
+    """An instance of the class `spec` ("module:Class") names; ConfigError naming QABOT_MODEL if it is no Embedder."""
+    try:
+        embedder = embedder_class(spec)()
+    except ValueError as exc:
+        raise ConfigError(f"QABOT_MODEL: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - the plugin's own constructor failed: name the setting, not a traceback
+        raise ConfigError(f"QABOT_MODEL: {spec} could not be constructed with no arguments ({exc})") from exc
+    if not isinstance(getattr(embedder, "name", None), str) or not isinstance(getattr(embedder, "dim", None), int):
+        raise ConfigError(f"QABOT_MODEL: an instance of {spec} needs a str `name` and an int `dim`")
+    return embedder
 
 
 def settings_embedder(settings) -> Embedder:

@@ -33,8 +33,7 @@ import numpy as np
 from bot.index import keyword
 from bot.ingest.chunking import Chunk
 from bot.index.filecopy import append_range
-from bot.index.keyword import Tokens, tokenize
-from bot.index.tokencache import fingerprint
+from bot.index.keyword import Tokens, fingerprint, tokenize
 
 PASSAGES = "passages.bin"
 PASSAGE_INDEX = "passage-rows.bin"  # int64, little-endian, COLUMNS per row

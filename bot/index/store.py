@@ -31,8 +31,9 @@ FAISS_FILE = "index.faiss"
 KEYS = "keys.npy"  # a digest of each row's embed text, so a build reuses vectors by text
 LISTS = "lists.npy"  # the IVF list of each row (approximate index only), so a build assigns only new rows
 # 5: one passage record (the columns of bot/index/passages.py; no chunks.jsonl), sentence and heading vectors
-# inside the generation (bot/index/textvectors.py). Older formats are refused: rebuild with `qabot index --full`.
-FORMAT_VERSION = 5
+# inside the generation (bot/index/textvectors.py). 6: the keyword indexes' bm25s matrices inside the generation
+# (bot/index/bm25.py). Older formats are refused: rebuild with `qabot index --full`.
+FORMAT_VERSION = 6
 TEXT_VECTORS = "text-vectors.npz"  # bot.index.textvectors.FILE
 # Files a build makes again from the passages and vectors (damaged text vectors cost embedding the sentences
 # again); damage to any other file makes the build reuse an older intact generation, or embed everything.

@@ -11,7 +11,7 @@ from typing import Sequence
 import faiss
 import numpy as np
 
-from bot.index import generations, store, textvectors
+from bot.index import bm25, generations, keyword, store, textvectors
 from bot.index.ann import build_ann
 from bot.index.filecopy import ShortFile, copy_range
 from bot.index.generations import CURRENT, IndexDamaged, StoreError, generation_dir
@@ -89,6 +89,22 @@ class GenerationWriter:
         textvectors.save_vectors(self.tmp / textvectors.FILE, vectors, self.dim)
         self._text_vectors = True
 
+    def _keyword_matrices(self) -> list[str]:
+        """Build the generation's keyword indexes (bot/index/bm25.py) from its passage files; their files."""
+        passages = PassageFiles.open(self.tmp, self.rows)
+        try:
+            chunks = passages.chunks()
+            tokens = passages.text_tokens()
+        finally:
+            passages.close()
+        text_terms = None
+        if tokens is not None:
+            names = keyword._names
+            ids = tokens.ids.tolist()
+            ptr = tokens.ptr.tolist()
+            text_terms = [[names[g] for g in ids[a:b]] for a, b in zip(ptr, ptr[1:])]
+        return bm25.write(self.tmp, chunks, text_terms)
+
     def finish(self, manifest: Manifest, previous: Path | None = None) -> Path:
         """Write the FAISS index, checksums and manifest; fsync; rename into place; switch CURRENT; prune."""
         if self.row != self.rows:
@@ -96,6 +112,7 @@ class GenerationWriter:
         self._vector_file.close()
         self.vectors.flush()
         files = [VECTORS, KEYS, FAISS_FILE, *self.passages.finish()]
+        files += self._keyword_matrices()
         if self._text_vectors:
             files.append(textvectors.FILE)
         np.save(self.tmp / KEYS, self.keys)

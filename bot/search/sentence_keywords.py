@@ -25,7 +25,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from bot.ingest.chunking import Chunk
-from bot.index.keyword import EMPTY, KeywordIndex, Tokens, term_id, token_ids, tokenize
+from bot.index.bm25 import KeywordMatrix
+from bot.index.keyword import EMPTY, Tokens, term_id, token_ids, tokenize
 from bot.ingest.text import Sentence
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def _pairs(tokens: Tokens) -> tuple[np.ndarray, np.ndarray]:
 class SampledSentenceKeyword:
     """Each passage's best-sentence BM25 for large indexes (module docstring)."""
 
-    def __init__(self, chunks: Sequence[Chunk], body: KeywordIndex, sentences_of: Callable[[int], list[Sentence]],
+    def __init__(self, chunks: Sequence[Chunk], body: KeywordMatrix, sentences_of: Callable[[int], list[Sentence]],
                  sample: int | None = None, candidates: int | None = None, k1: float = 1.2, b: float = 0.75) -> None:
         """`body`: the keyword index of each passage's question and text (row r: passage r), as the Retriever's."""
         n = len(chunks)

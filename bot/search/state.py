@@ -6,17 +6,17 @@ from __future__ import annotations
 import logging
 import os
 import re
-from array import array
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from bot.embed.embedders import Embedder
-from bot.index.keyword import KeywordIndex, Part, Tokens, terms, tokenize
+from bot.index import bm25
+from bot.index.bm25 import KeywordMatrix
+from bot.index.keyword import terms
 from bot.index.store import LoadedIndex
 from bot.index.textvectors import AuxVectors
-from bot.index.tokencache import passage_tokens
 from bot.ingest.chunking import Chunk, chunk_sentences
 from bot.ingest.text import Sentence
 from bot.search.analysis import KnownNames
@@ -44,22 +44,13 @@ def _drop_pages(mapped: object) -> None:
         mapped.madvise(mmap.MADV_DONTNEED)
 
 
-def _passage_tokens(index: LoadedIndex, chunks: Sequence[Chunk]) -> Tokens:
-    """Token ids of every passage text of a large index: kept in its generation (format 3), else from the cache
-    beside it where it has them."""
-    try:
-        stored = index.text_tokens() if hasattr(index, "text_tokens") else None
-    except Exception as exc:  # noqa: BLE001 - tokenizing again only takes longer
-        logger.warning("passage tokens of the generation unusable: %s", exc)
-        stored = None
-    if stored is not None and len(stored) == len(chunks):
-        return stored
-    texts = [c.text for c in chunks]
-    try:
-        return passage_tokens(Path(index.path).parent, texts)
-    except Exception as exc:  # noqa: BLE001 - the cache only saves time
-        logger.warning("passage token cache unusable: %s", exc)
-        return tokenize(texts)
+def _keyword_matrices(index: LoadedIndex, chunks: Sequence[Chunk], sentences: bool) -> dict[str, KeywordMatrix]:
+    """The keyword indexes of a generation, memory-mapped from it; built in memory when it has none saved."""
+    folder = Path(index.path) / bm25.FOLDER if getattr(index, "path", None) is not None else None
+    if folder is not None and (folder / "body").is_dir():
+        names = [name for name in bm25.NAMES if name != "sentences" or (sentences and (folder / name).is_dir())]
+        return {name: KeywordMatrix.load(Path(index.path), name) for name in names}
+    return {name: KeywordMatrix.of_rows(rows) for name, rows in bm25.row_terms(chunks, sentences=False).items()}
 
 
 def _read_rows(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -95,10 +86,7 @@ class _Unnumbered(Sequence[range]):
         return range(0)
 
 
-def _profile_rows(chunks: Sequence[Chunk], rows: list[int]) -> list[int]:
-    """The rows that say who an interviewee is: the preamble and the first section after it."""
-    first = next((chunks[r].section for r in rows if chunks[r].section != "Interview details"), None)
-    return [r for r in rows if chunks[r].section in ("Interview details", first)]
+_profile_rows = bm25.profile_rows
 
 
 class IndexState:
@@ -115,26 +103,12 @@ class IndexState:
             aux = None
         # A large index has no sentence vectors and no keyword index of every sentence (bot/search/sentence_keywords.py).
         large = n > SENTENCE_KW_THRESHOLD and aux is None
-        cache = not large  # small indexes keep their texts' token ids for the next reload
-        # Every passage text is tokenized once: the body, profile and interview indexes are made of them.
-        texts = _passage_tokens(index, chunks) if large else tokenize((c.text for c in chunks), cache=cache)
-        questions: dict[str, int] = {}
-        question_of = [questions.setdefault(c.question, len(questions)) for c in chunks]
-        self._body = KeywordIndex(parts=[Part(texts), Part.one_each(tokenize(questions, cache=cache), question_of)])
-        del questions, question_of
-        # A heading row is the words of the project, the adopter and each heading (" ".join of them): the few
-        # distinct names and headings are tokenized once each.
-        pieces: dict[str, int] = {}
-        items, sizes = array("q"), array("q", [0])
-        for c in chunks:
-            items.append(pieces.setdefault(c.project, len(pieces)))
-            items.append(pieces.setdefault(c.adopter, len(pieces)))
-            items.extend(pieces.setdefault(h, len(pieces)) for h in c.heading_path)
-            sizes.append(len(items))
-        self._heading = KeywordIndex(parts=[Part(tokenize(pieces, cache=cache), np.frombuffer(items, dtype=np.int64),
-                                                 np.frombuffer(sizes, dtype=np.int64))])
-        del pieces, items, sizes
-        self._sentence_kw: KeywordIndex | None = None
+        # The keyword indexes: bm25s matrices of the generation (memory-mapped, bot/index/bm25.py); built in memory
+        # only for an index that has none on disk (tests' hand-made ones).
+        keywords = _keyword_matrices(index, chunks, sentences=not large)
+        self._body = keywords["body"]
+        self._heading = keywords["heading"]
+        self._sentence_kw: KeywordMatrix | None = None
         self._sampled_kw: SampledSentenceKeyword | None = None
         if large:
             # Sentences are not numbered across the index: nothing (no sentence vectors) is indexed by them.
@@ -157,7 +131,9 @@ class IndexState:
             if aux is not None and len(aux.sentence_owner) != len(owner):
                 logger.warning("sentence vectors do not match the index; using passage vectors only")
                 aux = None
-            self._sentence_kw = KeywordIndex(sentence_texts, cache=cache)
+            self._sentence_kw = keywords.get("sentences")
+            if self._sentence_kw is None or self._sentence_kw.size != len(sentence_texts):
+                self._sentence_kw = KeywordMatrix.of_rows([terms(t) for t in sentence_texts])
             del sentence_texts, owner
         self.aux = aux
         # Names: computed once per distinct adopter and project (a few per interview), not per passage.
@@ -199,15 +175,13 @@ class IndexState:
         # The sentences that say who each interviewee is (positions in the sentence numbering), for a description.
         self._profile_sentences = np.array([k for r in sorted(in_profile) for k in self.sentence_rows[r]],
                                            dtype=np.int64)
-        names = tokenize(f"{chunks[rows_of[d][0]].project} {chunks[rows_of[d][0]].adopter}"
-                         for d in range(len(sources)))
-        self._profiles = KeywordIndex(parts=[Part(names), Part.groups(texts, profile_rows)])
+        self._profiles = keywords["profiles"]
         # What reading a question needs of this index (bot/search/analysis.py).
         self.known_names = KnownNames(self.adopter_names, self.project_names, self._adopter_terms,
                                       self._project_terms, self._profiles.vocab, self.known_name_words)
         # Each whole interview as one text: how much of the question it talks about anywhere.
-        self._interviews = KeywordIndex(parts=[Part.groups(texts, [rows_of[d] for d in range(len(sources))])])
-        del texts, names, profile_rows
+        self._interviews = keywords["interviews"]
+        del keywords, profile_rows
         if large:
             self._sampled_kw = SampledSentenceKeyword(chunks, self._body, self.sentences_of)
         dim = self._vectors.shape[1] if self._vectors.ndim == 2 and len(self._vectors) else 1

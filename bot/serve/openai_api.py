@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException
 
 from bot.answer.answerer import Answer, Answerer, NotReady
 from bot.answer.location import location
-from bot.config import Settings
+from bot.config import Settings, is_plugin_spec
 from bot.serve.api_keys import key_allowed
 from bot.serve.openai_schemas import (MAX_MODEL_CHARS, ChatCompletion, ChatCompletionRequest, ChatMessage,
                                       ModelCard, ModelList, OpenAIErrorResponse)
@@ -195,7 +195,8 @@ def pieces(content: str, words: int = CHUNK_WORDS) -> list[str]:
 
 class WordPieces:
     """Counts word pieces with the embedding model's tokenizer, loaded once, lazily; 0 for every text when the
-    model has no tokenizer file (the fake embedder), so `usage` is either counted or zero for the whole process."""
+    model has no tokenizer file (a plugin embedder, QABOT_MODEL=module:Class), so `usage` is either counted or zero
+    for the whole process."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -212,7 +213,7 @@ class WordPieces:
         return self._tokenizer
 
     def _open(self) -> Any:
-        if self.settings.model_name == "fake":
+        if is_plugin_spec(self.settings.model_name):
             return None
         try:
             from tokenizers import Tokenizer

@@ -18,6 +18,7 @@ from bot.answer.answerer import Answerer
 from bot.chat import HISTORY_FILE, MAX_TURNS, Chat
 from bot.cli import main
 from bot.config import Settings, get_settings
+from tests.fakes import FAKE_MODEL
 
 ROOT = Path(__file__).resolve().parents[2]
 QUESTION = "why did Acme want scale to zero for batch workloads?"
@@ -83,7 +84,7 @@ def test_sources_command_shows_the_passage(fake_answerer: Answerer) -> None:
 
 def _run(args: list[str], settings: Settings) -> Any:
     get_settings.cache_clear()
-    return CliRunner().invoke(main, args, env={"QABOT_INDEX_DIR": str(settings.index_dir), "QABOT_MODEL": "fake",
+    return CliRunner().invoke(main, args, env={"QABOT_INDEX_DIR": str(settings.index_dir), "QABOT_MODEL": FAKE_MODEL,
                                                "QABOT_CORPUS_DIR": str(settings.corpus_dir)})
 
 
@@ -107,7 +108,7 @@ def test_ask_history_file_for_scripts(fake_settings: Settings, fake_answerer: An
 def _spawn(settings: Settings, tmp_path: Path) -> pexpect.spawn:
     """`python -m bot chat` in a pseudo-terminal, at its first prompt."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QABOT_", "SLACK_"))}
-    env.update(QABOT_INDEX_DIR=str(settings.index_dir), QABOT_MODEL="fake", QABOT_STATE_DIR=str(tmp_path / "var"),
+    env.update(QABOT_INDEX_DIR=str(settings.index_dir), QABOT_MODEL=FAKE_MODEL, QABOT_STATE_DIR=str(tmp_path / "var"),
                HF_HUB_OFFLINE="1", TERM="xterm", PYTHONPATH=str(ROOT))
     child = pexpect.spawn(sys.executable, ["-m", "bot", "chat"], env=env, cwd=str(tmp_path), encoding="utf-8",
                           timeout=60, dimensions=(40, 200))

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from bot.cli import main
 from bot.config import get_settings
 from bot.ingest.text import normalize_space
+from tests.fakes import FAKE_MODEL
 
 pytestmark = pytest.mark.slow
 
@@ -112,7 +113,7 @@ def test_incremental_add_change_delete_and_bad_file(built) -> None:
 
 def test_model_mismatch_is_refused(built) -> None:
     _, index_dir, _ = built
-    result = _run(["ask", "anything", "--json"], QABOT_INDEX_DIR=str(index_dir), QABOT_MODEL="fake")
+    result = _run(["ask", "anything", "--json"], QABOT_INDEX_DIR=str(index_dir), QABOT_MODEL=FAKE_MODEL)
     assert result.exit_code != 0
     assert "all-MiniLM-L6-v2" in result.output and "qabot index --full" in result.output
 

@@ -15,7 +15,7 @@ from bot.config import get_settings
 from bot.evaluation import (EvalError, EvalQuestion, Gold, evaluate, format_failures, format_report, holds, ideal_hits,
                             load_questions, score_ranking)
 from bot.index.build import build
-from bot.embed.embedders import FakeEmbedder
+from tests.fakes import FAKE_MODEL, FakeEmbedder
 from tests.conftest import DEV_SET
 
 
@@ -96,7 +96,7 @@ def test_eval_cli_prints_a_table_and_json(fake_settings, tmp_path: Path, monkeyp
         {"id": "u1", "question": "How does Netflix use Widgetd?", "kind": "unanswerable", "gold": []},
     ]) + "\n")
     monkeypatch.setenv("QABOT_INDEX_DIR", str(fake_settings.index_dir))
-    monkeypatch.setenv("QABOT_MODEL", "fake")
+    monkeypatch.setenv("QABOT_MODEL", FAKE_MODEL)
     runner = CliRunner()
     text = runner.invoke(main, ["eval", str(questions)])
     assert text.exit_code == 0, text.output

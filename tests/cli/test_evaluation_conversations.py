@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from bot.answer.answerer import Answerer
 from bot.cli import main
 from bot.evaluation import FIRST_TURN, FOLLOW_UP, EvalError, evaluate, format_report, load_questions
-from bot.embed.embedders import FakeEmbedder
+from tests.fakes import FAKE_MODEL, FakeEmbedder
 from bot.index.build import build
 
 GLOBEX = "widgetd/widgetd-adopter-interview-globex.md"
@@ -86,7 +86,7 @@ def test_follow_ups_are_scored_apart_and_need_their_history(fake_answerer: Answe
 def test_eval_cli_reads_conversation_files(fake_settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     build(fake_settings.corpus_dir, fake_settings.index_dir, FakeEmbedder())
     monkeypatch.setenv("QABOT_INDEX_DIR", str(fake_settings.index_dir))
-    monkeypatch.setenv("QABOT_MODEL", "fake")
+    monkeypatch.setenv("QABOT_MODEL", FAKE_MODEL)
     result = CliRunner().invoke(main, ["eval", str(_write(tmp_path / "c.jsonl", CONVERSATION)), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)

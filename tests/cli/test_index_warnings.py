@@ -10,6 +10,7 @@ from click.testing import CliRunner, Result
 
 from bot.cli import main
 from bot.config import get_settings
+from tests.fakes import FAKE_MODEL
 
 from conftest import FIXTURE_CORPUS
 
@@ -18,7 +19,7 @@ ACME = (FIXTURE_CORPUS / "knative" / "knative-adopter-interview-acme.md").read_t
 
 def _index(corpus: Path, index_dir: Path) -> Result:
     get_settings.cache_clear()
-    env = {"QABOT_MODEL": "fake", "QABOT_CORPUS_DIR": str(corpus), "QABOT_INDEX_DIR": str(index_dir),
+    env = {"QABOT_MODEL": FAKE_MODEL, "QABOT_CORPUS_DIR": str(corpus), "QABOT_INDEX_DIR": str(index_dir),
            "HF_HUB_OFFLINE": "1"}
     return CliRunner().invoke(main, ["index"], env=env)
 

@@ -18,7 +18,7 @@ from bot.index import store
 
 from bot.index import generations
 from bot.config import Settings
-from bot.embed.embedders import FakeEmbedder
+from tests.fakes import FAKE_MODEL, FakeEmbedder
 from bot.index.build import build
 from tests.conftest import ROOT, SHARED_CORPUS
 
@@ -26,7 +26,7 @@ from tests.conftest import ROOT, SHARED_CORPUS
 CHILD = r"""
 import os, signal, sys
 import numpy as np
-import bot.embed.embedders, bot.index.generations, bot.index.store
+import bot.index.generations, bot.index.store, tests.fakes
 step, nth = os.environ["CRASH_AT"], int(os.environ.get("CRASH_NTH", "1"))
 bot.index.store.ANN_THRESHOLD = int(os.environ.get("CRASH_ANN_THRESHOLD", bot.index.store.ANN_THRESHOLD))
 seen = {}
@@ -37,7 +37,7 @@ def die_at(name, fn):
             os.kill(os.getpid(), signal.SIGKILL)
         return fn(*a, **k)
     return wrapper
-bot.embed.embedders.FakeEmbedder.embed_documents = die_at("embed", bot.embed.embedders.FakeEmbedder.embed_documents)
+tests.fakes.FakeEmbedder.embed_documents = die_at("embed", tests.fakes.FakeEmbedder.embed_documents)
 np.save = die_at("save", np.save)
 os.replace = die_at("replace", os.replace)
 bot.index.generations.fsync = die_at("fsync", bot.index.generations.fsync)
@@ -55,7 +55,7 @@ STEPS = [("embed", 1), ("save", 1), ("fsync", 2), ("replace", 1), ("replace", 2)
 def env_for(corpus: Path, index: Path) -> dict[str, str]:
     """A child environment that builds with the fake embedder."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QABOT_", "SLACK_"))}
-    env.update(QABOT_MODEL="fake", QABOT_CORPUS_DIR=str(corpus), QABOT_INDEX_DIR=str(index),
+    env.update(QABOT_MODEL=FAKE_MODEL, QABOT_CORPUS_DIR=str(corpus), QABOT_INDEX_DIR=str(index),
                PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
     return env
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.index import store
-from bot.embed.embedders import FakeEmbedder
+from tests.fakes import FakeEmbedder
 from bot.index.build import build, is_stale
 
 

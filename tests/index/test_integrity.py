@@ -17,7 +17,7 @@ from bot.index import generations
 from bot.answer.answerer import Answerer
 from bot.cli import main
 from bot.config import Settings
-from bot.embed.embedders import FakeEmbedder
+from tests.fakes import FAKE_MODEL, FakeEmbedder
 from bot.index.build import build
 from bot.serve.maintainer import IndexMaintainer
 
@@ -82,7 +82,7 @@ def test_damaged_current_pointer_is_named(fake_settings: Settings) -> None:
 def test_cli_reports_damage_and_how_to_fix_it(fake_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     build(fake_settings.corpus_dir, fake_settings.index_dir, FakeEmbedder())
     truncate(gen_dir(fake_settings.index_dir) / store.VECTORS)
-    for key, value in {"QABOT_MODEL": "fake", "QABOT_CORPUS_DIR": str(fake_settings.corpus_dir),
+    for key, value in {"QABOT_MODEL": FAKE_MODEL, "QABOT_CORPUS_DIR": str(fake_settings.corpus_dir),
                        "QABOT_INDEX_DIR": str(fake_settings.index_dir)}.items():
         monkeypatch.setenv(key, value)
     result = CliRunner().invoke(main, ["search", "scale to zero"])

@@ -12,7 +12,7 @@ from bot.index import passages
 from bot.index import store
 from bot.index import generations
 from bot.ingest.chunking import Chunk
-from bot.embed.embedders import FakeEmbedder
+from tests.fakes import FakeEmbedder
 from bot.index.build import build
 from bot.index.keyword import Tokens, tokenize
 from bot.index.passages import PassageFiles, PassageWriter

@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 from bot.answer.answerer import Answerer
 from bot.cli import main
 from bot.config import Settings, get_settings
-from bot.embed.embedders import FakeEmbedder
+from tests.fakes import FAKE_MODEL, FakeEmbedder
 from bot.index import generations, store
 from bot.index.build import build
 from bot.serve.maintainer import IndexMaintainer
@@ -52,7 +52,7 @@ def add_interview(corpus: Path, tag: str) -> str:
 def index_cli(settings: Settings, *args: str) -> Result:
     """`qabot index ARGS` with the fake model over the settings' folders."""
     get_settings.cache_clear()
-    env = {"QABOT_MODEL": "fake", "QABOT_CORPUS_DIR": str(settings.corpus_dir),
+    env = {"QABOT_MODEL": FAKE_MODEL, "QABOT_CORPUS_DIR": str(settings.corpus_dir),
            "QABOT_INDEX_DIR": str(settings.index_dir), "HF_HUB_OFFLINE": "1"}
     return CliRunner().invoke(main, ["index", *args], env=env)
 

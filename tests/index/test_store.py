@@ -11,7 +11,7 @@ import pytest
 from bot.index import store
 
 from bot.index import generations
-from bot.embed.embedders import FakeEmbedder
+from tests.fakes import FakeEmbedder
 from bot.index.build import build
 
 

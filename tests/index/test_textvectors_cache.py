@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.embed.embedders import FakeEmbedder
+from tests.fakes import FakeEmbedder
 from bot.index import store, textvectors
 from bot.index.build import build
 

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from bot.index import store
 from bot.serve.app import create_app
 from bot.ingest.files import discover, read_text
-from bot.embed.embedders import FakeEmbedder
+from tests.fakes import FakeEmbedder
 from bot.index.build import build, is_stale
 
 SECRET = "root:x:0:0:root:/root:/bin/bash\nzorgmatic:x:1000:1000::/home/zorgmatic:/usr/sbin/nologin\n"

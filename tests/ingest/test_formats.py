@@ -11,7 +11,7 @@ import pytest
 
 from bot.answer.answerer import Answerer
 from bot.config import Settings
-from bot.embed.embedders import FakeEmbedder
+from tests.fakes import FAKE_MODEL, FakeEmbedder
 from bot.index.build import build
 from bot.ingest.files import CorpusError, iter_files
 from bot.ingest.parse import Interview, parse_file
@@ -152,7 +152,7 @@ def test_pdf_pages_and_headings_come_from_the_layout(formats_corpus: Path) -> No
 
 def test_every_format_is_indexed_and_cited_verbatim(formats_corpus: Path, tmp_path: Path) -> None:
     settings = Settings(corpus_dir=formats_corpus, index_dir=tmp_path / "index", state_dir=tmp_path / "var",
-                        model_name="fake")
+                        model_name=FAKE_MODEL)
     embedder = FakeEmbedder()
     report = build(formats_corpus, settings.index_dir, embedder)
     assert len(report.added) == 3 and not report.skipped

@@ -15,7 +15,7 @@ import bot.index.progress
 from bot.answer.answerer import Answerer
 from bot.cli import main
 from bot.config import Settings, get_settings
-from bot.embed.embedders import FakeEmbedder
+from tests.fakes import FAKE_MODEL, FakeEmbedder
 from bot.index import store
 from bot.index.build import Limits, build
 from bot.ingest.chunking import ChunkBudgetExceeded, chunk_interview
@@ -70,7 +70,7 @@ def test_size_limit_comes_from_the_environment_and_shows_in_qabot_index(fake_set
     corpus = fake_settings.corpus_dir
     (corpus / "knative" / "knative-adopter-interview-huge.md").write_text(HEAD + "y" * 3000)
     monkeypatch.setenv("QABOT_MAX_FILE_BYTES", "2048")
-    monkeypatch.setenv("QABOT_MODEL", "fake")
+    monkeypatch.setenv("QABOT_MODEL", FAKE_MODEL)
     get_settings.cache_clear()
     result = CliRunner().invoke(main, ["index", "--corpus", str(corpus), "--index", str(fake_settings.index_dir)])
     assert result.exit_code == 0, result.output

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from bot.answer.answerer import Answerer
 from bot.cli import main
 from bot.config import Settings, get_settings
-from bot.embed.embedders import FakeEmbedder
+from tests.fakes import FAKE_MODEL, FakeEmbedder
 from bot.index import store
 from bot.index.build import build
 from bot.ingest.chunking import chunk_interview
@@ -132,7 +132,7 @@ def test_http_ask_search_and_sources_carry_the_page(pdf_settings: Settings, pdf_
 def test_cli_ask_names_the_page(pdf_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QABOT_CORPUS_DIR", str(pdf_settings.corpus_dir))
     monkeypatch.setenv("QABOT_INDEX_DIR", str(pdf_settings.index_dir))
-    monkeypatch.setenv("QABOT_MODEL", "fake")
+    monkeypatch.setenv("QABOT_MODEL", FAKE_MODEL)
     get_settings.cache_clear()
     result = CliRunner().invoke(main, ["ask", PAGE_2_QUESTION, "--adopter", "Initech"])
     assert result.exit_code == 0, result.output

@@ -10,9 +10,10 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from bot.index import store
 from bot.answer.answerer import Answerer
-from bot.embed.embedders import FakeEmbedder
+from tests.fakes import FakeEmbedder
 from bot.index.build import build
-from bot.index.keyword import KeywordIndex, terms
+from bot.index.bm25 import KeywordMatrix
+from bot.index.keyword import terms
 from bot.search.signals import _z, _z_reference
 from bot.search.query import (descriptions, embedding_query, matches, name_key, names_in, place_variants,
                               scoped_projects, spans_adopters)
@@ -30,7 +31,8 @@ def test_terms_stem_drop_stop_words_and_split_compounds() -> None:
 
 
 def test_keyword_index_ranks_the_text_with_the_words() -> None:
-    index = KeywordIndex(["scale to zero saves money", "the cache is flushed nightly", "nothing relevant"])
+    index = KeywordMatrix.of_rows([terms(t) for t in ["scale to zero saves money", "the cache is flushed nightly",
+                                                       "nothing relevant"]])
     scores = index.scores("Why flush the cache?")
     assert int(np.argmax(scores)) == 1
     assert not index.scores("zzqx").any() and not index.scores("").any()

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from bot.answer.answerer import NOT_COVERED, Answerer
 from bot.serve.app import WEB_DIR, create_app
 from bot.config import Settings
-from bot.embed.embedders import FakeEmbedder
+from tests.fakes import FakeEmbedder
 from bot.index.build import build
 
 TOKEN = "s3cret-admin-token"

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from bot.serve.app import create_app
 from tests.live import free_port, stop
+from tests.fakes import FAKE_MODEL
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,8 +83,8 @@ def test_qabot_serve_on_loopback(real_settings, tmp_path: Path) -> None:
 def test_qabot_serve_names_a_missing_slack_token_without_traceback(fake_settings) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QABOT_", "SLACK_"))}
     env.update(QABOT_CORPUS_DIR=str(fake_settings.corpus_dir), QABOT_INDEX_DIR=str(fake_settings.index_dir),
-               QABOT_MODEL="fake", SLACK_SIGNING_SECRET="s3cret", HF_HUB_OFFLINE="1")
+               QABOT_MODEL=FAKE_MODEL, SLACK_SIGNING_SECRET="s3cret", HF_HUB_OFFLINE="1")
     proc = subprocess.run([sys.executable, "-m", "bot", "serve", "--port", "0"], capture_output=True, text=True,
-                          env=env, timeout=120)
+                          env=env, cwd=ROOT, timeout=120)
     assert proc.returncode != 0
     assert "SLACK_BOT_TOKEN" in proc.stderr and "Traceback" not in proc.stderr

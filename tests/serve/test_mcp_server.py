@@ -14,7 +14,7 @@ from mcp import Client, MCPError
 
 from bot.answer.answerer import Answerer
 from bot.config import Settings
-from bot.embed.embedders import FakeEmbedder
+from tests.fakes import FakeEmbedder
 from bot.index.build import build
 from bot.serve.app import create_app
 from bot.serve.mcp_server import build_server, interview_uris

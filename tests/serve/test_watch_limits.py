@@ -9,7 +9,7 @@ from typing import Callable
 import pytest
 
 from bot.answer.answerer import Answerer
-from bot.embed.embedders import FakeEmbedder
+from tests.fakes import FakeEmbedder
 from bot.index import generations, store
 from bot.index.build import BuildCancelled, BuildMemo, CancelToken, build
 

@@ -17,6 +17,7 @@ import pytest
 from bot.serve.app import create_app
 from bot.config import ConfigError, Settings
 from tests.live import LiveServer, free_port, stop
+from tests.fakes import FAKE_MODEL
 
 ROOT = Path(__file__).resolve().parents[2]
 INTERVIEW = """---
@@ -108,7 +109,7 @@ def _children(pid: int) -> list[int]:
 def _serve(tmp_path: Path, corpus: Path, *args: str, **extra_env: str) -> tuple[subprocess.Popen, str, Path]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QABOT_", "SLACK_"))}
-    env.update(QABOT_CORPUS_DIR=str(corpus), QABOT_INDEX_DIR=str(tmp_path / "index"), QABOT_MODEL="fake",
+    env.update(QABOT_CORPUS_DIR=str(corpus), QABOT_INDEX_DIR=str(tmp_path / "index"), QABOT_MODEL=FAKE_MODEL,
                QABOT_STATE_DIR=str(tmp_path / "var"), QABOT_WATCH_QUIET_MS="100", PYTHONUNBUFFERED="1", **extra_env)
     log = tmp_path / "serve.log"
     proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port), *args], cwd=ROOT, env=env,
@@ -221,7 +222,7 @@ def test_a_worker_app_loads_its_index_before_its_startup_completes(fake_settings
 def test_serve_workers_never_answer_503_and_replace_a_dead_worker(tmp_path: Path, fixture_corpus: Path) -> None:
     import signal
 
-    from bot.embed.embedders import FakeEmbedder
+    from tests.fakes import FakeEmbedder
     from bot.index.build import build
 
     build(fixture_corpus, tmp_path / "index", FakeEmbedder())

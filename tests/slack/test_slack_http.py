@@ -342,7 +342,7 @@ def test_empty_mention_gets_usage_help_in_thread(client: TestClient, fake_slack:
 
 
 def test_index_not_loaded_yet_says_so(fake_settings: Settings, fake_slack: FakeSlack) -> None:
-    from bot.embed.embedders import FakeEmbedder
+    from tests.fakes import FakeEmbedder
 
     client = TestClient(_make_app(_settings(fake_settings, fake_slack), Answerer(fake_settings, FakeEmbedder())))
     post_event(client, mention(QUESTION))
@@ -359,7 +359,7 @@ def test_overlong_question_is_refused_politely(client: TestClient, fake_slack: F
 
 
 def test_corpus_text_cannot_ping_the_channel(fake_settings: Settings, fake_slack: FakeSlack) -> None:
-    from bot.embed.embedders import FakeEmbedder
+    from tests.fakes import FakeEmbedder
     from bot.index.build import build
 
     (Path(fake_settings.corpus_dir) / "widgetd" / "widgetd-adopter-interview-initech.md").write_text(INJECTION)

@@ -19,6 +19,7 @@ from bot.answer.answerer import Answerer
 from bot.config import Settings, get_settings
 from bot.slack.socket import start_socket_mode
 from tests.conftest import ROOT
+from tests.fakes import FAKE_MODEL
 from tests.slack_fake import BOT_USER_ID, TEAM_ID, FakeSlack, event_body
 
 
@@ -160,13 +161,13 @@ def test_socket_mode_needs_both_tokens(fake_settings: Settings, monkeypatch: pyt
 def test_socket_mode_with_a_rejected_token_stops_with_a_message(
         fake_settings: Settings, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> None:
     from bot.cli import main
-    from bot.embed.embedders import FakeEmbedder
+    from tests.fakes import FakeEmbedder
     from bot.index.build import build
 
     build(fake_settings.corpus_dir, fake_settings.index_dir, FakeEmbedder())
     fake_slack.errors["auth.test"] = "invalid_auth"
     for name, value in {"SLACK_BOT_TOKEN": "xoxb-revoked", "SLACK_APP_TOKEN": "xapp-1-test",
-                        "SLACK_API_URL": fake_slack.url, "QABOT_MODEL": "fake",
+                        "SLACK_API_URL": fake_slack.url, "QABOT_MODEL": FAKE_MODEL,
                         "QABOT_CORPUS_DIR": str(fake_settings.corpus_dir),
                         "QABOT_INDEX_DIR": str(fake_settings.index_dir)}.items():
         monkeypatch.setenv(name, value)
@@ -180,7 +181,7 @@ def test_qabot_slack_process_answers_and_stops_on_sigterm(fake_settings: Setting
                                                           socket_server: FakeSocketServer) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QABOT_", "SLACK_"))}
     env.update({"SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_APP_TOKEN": "xapp-1-test-token",
-                "SLACK_API_URL": fake_slack.url, "QABOT_MODEL": "fake", "HF_HUB_OFFLINE": "1",
+                "SLACK_API_URL": fake_slack.url, "QABOT_MODEL": FAKE_MODEL, "HF_HUB_OFFLINE": "1",
                 "QABOT_CORPUS_DIR": str(fake_settings.corpus_dir), "QABOT_INDEX_DIR": str(fake_settings.index_dir),
                 "QABOT_STATE_DIR": str(fake_settings.state_dir)})
     proc = subprocess.Popen([sys.executable, "-m", "bot", "slack", "--watch"], env=env, cwd=ROOT,

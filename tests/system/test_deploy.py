@@ -13,6 +13,7 @@ import yaml
 from bot.cli import main
 from bot.config import Settings
 from tests.conftest import ROOT
+from tests.fakes import FAKE_MODEL
 
 DEPLOY = ROOT / "deploy"
 SERVE_KINDS = {"Service", "Deployment"}  # Knative Service (serving.knative.dev) and apps/v1 Deployment
@@ -55,7 +56,7 @@ def route_paths() -> set[str]:
     """The paths the HTTP app serves."""
     from bot.serve.app import create_app
 
-    app = create_app(Settings(model_name="fake"))
+    app = create_app(Settings(model_name=FAKE_MODEL))
     return {getattr(r, "path", "") for r in app.routes}
 
 

@@ -20,9 +20,9 @@ from bot.search import retriever as retrieval
 from bot.search import state
 from bot.search import sentence_keywords as sentencekw
 from bot.index import store
-from bot.embed.embedders import FakeEmbedder
+from tests.fakes import FakeEmbedder
 from bot.index.build import build
-from bot.index.keyword import KeywordIndex, Part, terms, token_ids, tokenize
+from bot.index.keyword import terms, token_ids, tokenize
 from tests.conftest import FIXTURE_CORPUS, SHARED_CORPUS
 
 
@@ -34,65 +34,6 @@ def _fixture_lines() -> list[str]:
 @given(st.text(alphabet=st.sampled_from(list("abcXYZ019 -'’.,sİé\n")), max_size=60))
 def test_token_ids_are_the_ids_of_the_terms(text: str) -> None:
     assert [keyword._names[i] for i in token_ids(text)] == terms(text)
-    fresh = tokenize([text, text + " scale"])
-    cached = tokenize([text, text + " scale"], cache=True)
-    again = tokenize([text, text + " scale"], cache=True)  # from the cache
-    for got in (cached, again):
-        assert np.array_equal(got.ids, fresh.ids) and np.array_equal(got.ptr, fresh.ptr)
-
-
-def test_rows_made_of_parts_score_exactly_as_their_joined_texts(monkeypatch: pytest.MonkeyPatch) -> None:
-    lines = _fixture_lines() + ["", "the and of"]
-    heads, tails = lines[::2], lines[1::2] + [""] * (len(lines) % 2)
-    joined = KeywordIndex([f"{h}\n{t}" for h, t in zip(heads, tails)])
-    # Each row: a head shared through `one_each` plus a group of tail texts (here one each, listed twice
-    # for every other row to check that groups repeat texts as often as they are listed).
-    head_tokens, tail_tokens = tokenize(heads), tokenize(tails)
-    groups = [[i] for i in range(len(tails))]
-    parts = KeywordIndex(parts=[Part.one_each(head_tokens, range(len(heads))), Part.groups(tail_tokens, groups)])
-    monkeypatch.setattr(keyword, "_BLOCK_TOKENS", 7)  # many blocks, rows split across none of them
-    blocks = KeywordIndex(parts=[Part(head_tokens), Part(tail_tokens)])
-    doubled = KeywordIndex(parts=[Part.groups(tail_tokens, [[i, i] for i in range(len(tails))])])
-    assert doubled.df == KeywordIndex([t for t in tails]).df
-    for query in ("scale to zero", "serverless functions cost", "kubernetes cluster upgrade pain", "zzz"):
-        want = joined.scores(query)
-        assert np.array_equal(parts.scores(query), want) and np.array_equal(blocks.scores(query), want), query
-    assert parts.df == joined.df == blocks.df and parts.size == joined.size
-    with pytest.raises(ValueError):
-        KeywordIndex(parts=[Part(head_tokens), Part(tokenize(heads[:-1]))])
-
-
-def test_building_a_matrix_needs_little_more_memory_than_the_matrix(monkeypatch: pytest.MonkeyPatch) -> None:
-    rng = np.random.default_rng(0)
-    words = sorted({w for line in _fixture_lines() for w in line.split() if w.isalpha()})
-    tokens = tokenize(" ".join(rng.choice(words, 40)) for _ in range(20_000))
-    monkeypatch.setattr(keyword, "_BLOCK_TOKENS", 1 << 14)
-    tracemalloc.start()
-    try:
-        index = KeywordIndex(parts=[Part(tokens)])
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    # All (row, term) pairs at once would take ~10x the matrix (bytes per pair: 8 row, 8 id, 8 key, sorting...).
-    assert peak < 1.5 * index.nbytes + (4 << 20), (peak, index.nbytes)
-
-
-@pytest.mark.parametrize("block", [1 << 6, 1 << 10, 1 << 18])
-def test_pairs_kept_between_the_passes_or_made_again_give_the_same_matrix(monkeypatch: pytest.MonkeyPatch,
-                                                                          block: int) -> None:
-    lines = _fixture_lines() + ["", "the and of", "again again again again"]
-    parts = [Part(tokenize(lines)), Part.one_each(tokenize(["a question", "another question"]),
-                                                  [i % 2 for i in range(len(lines))])]
-    monkeypatch.setattr(keyword, "_BLOCK_TOKENS", block)
-    kept = KeywordIndex(parts=parts)
-    monkeypatch.setattr(keyword, "_PAIR_CACHE_BYTES", 2000)  # some blocks kept, the rest made again
-    partly = KeywordIndex(parts=parts)
-    monkeypatch.setattr(keyword, "_PAIR_CACHE_BYTES", 0)
-    again = KeywordIndex(parts=parts)
-    for other in (partly, again):
-        for name in ("_rows", "_weights", "_indptr", "_terms"):
-            assert np.array_equal(getattr(kept, name), getattr(other, name)), name
-    assert kept.df == again.df and np.array_equal(kept.scores("question again"), again.scores("question again"))
 
 
 def test_rows_of_a_vector_file_are_read_as_indexing_would(tmp_path: Path) -> None:
@@ -234,67 +175,6 @@ def test_the_quoted_sentences_cache_is_bounded(shared_index, monkeypatch: pytest
         assert r.sentences_of(row) == chunking.chunk_sentences(r.index.chunks[row])
         assert len(r._sentences) <= 10
     assert r.sentences_of(39) is r.sentences_of(39)  # cached
-
-
-def test_the_passage_token_cache_gives_the_ids_tokenizing_would(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                               caplog: pytest.LogCaptureFixture) -> None:
-    from bot.index import tokencache
-    texts = _fixture_lines()[:200] + ["", "the and of", "Gojek's order-automation"]
-    want = tokenize(texts)
-    first = tokencache.passage_tokens(tmp_path, texts)
-    assert (tmp_path / tokencache.CACHE_NAME).exists()
-    calls: list[int] = []
-    real = tokencache.tokenize
-    monkeypatch.setattr(tokencache, "tokenize", lambda t: calls.append(len(t)) or real(t))
-    second = tokencache.passage_tokens(tmp_path, texts)  # from the file
-    more = ["A new passage about zebra functions.", "Another one."]
-    third = tokencache.passage_tokens(tmp_path, texts[:150] + more)  # only the new texts are tokenized
-    assert calls == [2]
-    for got, expected in ((first, want), (second, want), (third, tokenize(texts[:150] + more))):
-        assert np.array_equal(got.ids, expected.ids) and np.array_equal(got.ptr, expected.ptr)
-    # One new text among many: tokenized, not worth rewriting the cache for.
-    many = [f"passage {i} about scaling number {i}" for i in range(300)]
-    tokencache.passage_tokens(tmp_path, many)
-    written = (tmp_path / tokencache.CACHE_NAME).stat().st_mtime_ns
-    got = tokencache.passage_tokens(tmp_path, many + ["one more"])
-    assert (tmp_path / tokencache.CACHE_NAME).stat().st_mtime_ns == written and calls[-1] == 1
-    assert np.array_equal(got.ids, tokenize(many + ["one more"]).ids)
-    # Other tokenizer rules, a damaged file, a read-only folder: tokenized again, never an error.
-    monkeypatch.setattr(tokencache, "fingerprint", lambda: "other rules")
-    assert np.array_equal(tokencache.passage_tokens(tmp_path, texts).ids, want.ids) and calls[-1] == len(texts)
-    (tmp_path / tokencache.CACHE_NAME).write_bytes(b"not a cache")
-    assert np.array_equal(tokencache.passage_tokens(tmp_path, texts).ids, want.ids)
-    (tmp_path / tokencache.CACHE_NAME).unlink()
-    monkeypatch.setattr(tokencache.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("read-only")))
-    assert np.array_equal(tokencache.passage_tokens(tmp_path, texts).ids, want.ids)
-    assert "cannot write passage token cache" in caplog.text and not list(tmp_path.glob(".*tmp"))
-
-
-def test_a_large_index_reads_its_passage_tokens_from_its_generation(shared_index,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    emb = FakeEmbedder()
-    monkeypatch.setattr(state, "passage_tokens", lambda *a: pytest.fail("passages tokenized or cached"))
-    stored = _large(shared_index, emb, monkeypatch, sample=100, candidates=60)
-    monkeypatch.undo()
-    monkeypatch.setattr(shared_index, "text_tokens", lambda: None)  # a generation written before format 3
-    tokenized = _large(shared_index, emb, monkeypatch, sample=100, candidates=60)
-    for query in QUESTIONS[:4]:
-        assert np.array_equal(stored.score(query).fused, tokenized.score(query).fused)
-    (shared_index.path.parent / "passage-tokens.npz").unlink()  # other tests of the module start without it
-
-
-def test_a_large_index_of_an_older_format_keeps_its_passage_tokens_beside_it(shared_index,
-                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.index import tokencache
-    emb = FakeEmbedder()
-    monkeypatch.setattr(shared_index, "text_tokens", lambda: None)  # a generation written before format 3
-    first = _large(shared_index, emb, monkeypatch, sample=100, candidates=60)
-    assert (shared_index.path.parent / tokencache.CACHE_NAME).exists()
-    monkeypatch.setattr(tokencache, "tokenize", lambda t: pytest.fail(f"{len(t)} texts tokenized again"))
-    again = retrieval.Retriever(shared_index, emb)
-    for query in QUESTIONS[:4]:
-        assert np.array_equal(first.score(query).fused, again.score(query).fused)
-    (shared_index.path.parent / tokencache.CACHE_NAME).unlink()  # other tests of the module start without it
 
 
 def test_reload_pauses_the_cyclic_collector_and_restores_it(fake_answerer, monkeypatch: pytest.MonkeyPatch) -> None:

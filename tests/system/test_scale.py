@@ -15,7 +15,7 @@ from bot.index import ann
 from bot.index import build as indexer
 from bot.index import store
 from bot.index import generations
-from bot.embed.embedders import FakeEmbedder
+from tests.fakes import FakeEmbedder
 from bot.index.build import build
 from tests.conftest import SHARED_CORPUS
 

@@ -10,7 +10,7 @@ import pytest
 
 from bot.answer.answerer import Answerer
 from bot.serve.app import create_app
-from bot.embed.embedders import FakeEmbedder
+from tests.fakes import FakeEmbedder
 from bot.index.build import build
 from tests.live import LiveServer
 
