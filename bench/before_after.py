@@ -2,13 +2,21 @@
 
     python bench/before_after.py TREE INDEX_DIR   # TREE: a checkout (git worktree) of the commit to measure
 """
-import asyncio, json, os, statistics, subprocess, sys, time
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
 from pathlib import Path
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"  # ../shared/corpus beside the checkout
 tree, index = Path(sys.argv[1]), Path(sys.argv[2])
 sys.path.insert(0, str(tree))
 from bench.serve_bench import free_port, start_server, stop_server, QUESTIONS
 import aiohttp
-env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1", "QABOT_CORPUS_DIR": "/work/shared/corpus",
+env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1", "QABOT_CORPUS_DIR": str(CORPUS),
        "QABOT_INDEX_DIR": str(index)}
 py = sys.executable
 def timed(args):
@@ -31,7 +39,7 @@ async def load(base, conc, n):
     lat.sort(); return round(lat[len(lat)//2]*1000, 1), round(lat[int(len(lat)*0.99)]*1000, 1)
 starts = []
 for _ in range(3):
-    port = free_port(); proc, ready = start_server(index, Path("/work/shared/corpus"), port); starts.append(ready)
+    port = free_port(); proc, ready = start_server(index, CORPUS, port); starts.append(ready)
     if _ < 2: stop_server(proc)
 out["cold_start_s"] = round(statistics.median(starts), 2)
 base = f"http://127.0.0.1:{port}"
