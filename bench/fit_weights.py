@@ -40,7 +40,8 @@ from bot.answer.answerer import Answerer  # noqa: E402
 from bot.answer.coverage import Answerability, evidence_features  # noqa: E402
 from bot.answer.relevance import RelevanceCut, hit_features  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.evaluation import (EvalQuestion, QuestionResult, build_report, format_report, load_questions,  # noqa: E402
+from bot.eval_report import format_report  # noqa: E402
+from bot.evaluation import (EvalQuestion, QuestionResult, build_report, load_questions,  # noqa: E402
                             matched_gold, score_questions)
 from bot.search.fusion import SIGNALS, WEIGHTS_FILE, FusionWeights, fuse  # noqa: E402
 from bot.search.query import matches  # noqa: E402

@@ -207,7 +207,7 @@ def feedback(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def eval_(ctx: click.Context, questions: Path, top_k: int, as_json: bool, failures: bool) -> None:
     """Score retrieval and answers on a labelled question file (JSONL)."""
-    from bot.evaluation import run_eval_cli
+    from bot.eval_report import run_eval_cli
 
     run_eval_cli(_settings(ctx), questions, top_k=top_k, as_json=as_json, failures=failures)
 

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from bot.answer.answerer import Answerer
 from bot.cli import main
 from bot.config import get_settings
-from bot.evaluation import (EvalError, EvalQuestion, Gold, evaluate, format_failures, format_report, holds, ideal_hits,
+from bot.eval_report import format_failures, format_report
+from bot.evaluation import (EvalError, EvalQuestion, Gold, evaluate, holds, ideal_hits,
                             load_questions, score_ranking)
 from bot.index.build import build
 from tests.fakes import FAKE_MODEL, FakeEmbedder

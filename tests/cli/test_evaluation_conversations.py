@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from bot.answer.answerer import Answerer
 from bot.cli import main
-from bot.evaluation import FIRST_TURN, FOLLOW_UP, EvalError, evaluate, format_report, load_questions
+from bot.eval_report import format_report
+from bot.evaluation import FIRST_TURN, FOLLOW_UP, EvalError, evaluate, load_questions
 from tests.fakes import FAKE_MODEL, FakeEmbedder
 from bot.index.build import build
 
