@@ -14,51 +14,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+from bot.answer.followup_words import (ABOUT, ADOPTER_PRONOUN, DEMONSTRATIVE, ELLIPSIS, ELSE, FILLER, IT,
+                                       LEAD, MORE, MORE_WORDS, ORDINAL, ORDINAL_WORDS, ORDINALS, POSSESSIVE,
+                                       PRONOUN, SOFT_LEAD, STANDALONE, SUBSET, SUBSET_WORDS, THAT, THERE,
+                                       UNRESOLVED, dropped, join_names, possessive)
 from bot.index.keyword import terms
 from bot.search.mentions import PEOPLE, Catalog, Mention, Who
 from bot.search.query import spans_adopters
 
 logger = logging.getLogger(__name__)
-
-# What a resolution did (Resolution.kind).
-STANDALONE = "standalone"  # asked alone: answered as asked
-ELLIPSIS = "ellipsis"  # "and IBM?": the previous question about someone else
-PRONOUN = "pronoun"  # "why did they pick it?": the previous turn's adopters and project put in
-SUBSET = "subset"  # "which of those ...?": among the previous turn's adopters
-ORDINAL = "ordinal"  # "the second one": one of the adopters the previous turn listed
-MORE = "more"  # "any numbers on that?": the previous question again, with the new words
-UNRESOLVED = "unresolved"  # refers to something the conversation doesn't give: answered as asked
-
-_PEOPLE = PEOPLE
-_ADOPTER_PRONOUN = re.compile(r"\b(they|them|themselves|he|him|she|their|theirs|his|her|hers)\b", re.I)
-_POSSESSIVE = {"their", "theirs", "his", "her", "hers"}
-_THERE = re.compile(r"(?<!\bis )(?<!\bare )(?<!\bwas )(?<!\bwere )\bthere\b(?!\s+(?:is|are|was|were|been|be)\b)"
-                    r"(?!'s)", re.I)
-_IT = re.compile(r"\bit\b", re.I)
-_SUBSET = re.compile(r"\b(?:which|who|how\s+many|any|each|both|all|none|one|either|neither)\s+of\s+"
-                     r"(those|them|these|the\s+ones|the\s+two|the\s+three|the\s+four|the\s+five)\b"
-                     r"|\b(?:those|these)\s+" + _PEOPLE + r"\b|\bboth\b", re.I)
-_ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "former": 0, "latter": -1, "last": -1}
-_ORDINAL = re.compile(r"\bthe\s+(first|second|third|fourth|fifth|last|latter|former|other)"
-                      r"(?:(?:\s+(?:one|adopter|company|organi[sz]ation|team|interview|interviewee|example))"
-                      r"(?:\s+(?:that\s+)?you\s+(?:mentioned|listed|named|cited|gave))?|(?=\s*(?:[?.!,;]|'s|$)))",
-                      re.I)
-_DEMONSTRATIVE = re.compile(r"\b(?:those|these)\s+(?!" + _PEOPLE + r"\b)[a-z]", re.I)
-_THAT = re.compile(r"\b(?:that|this)\b(?=\s*(?:[?.!,;]|$))", re.I)
-_MORE = re.compile(r"\b(?:(?:say|tell\s+(?:me|us)|talk|explain|go\s+into)\s+more|more\s+(?:about|on|detail|details|"
-                   r"info|information)|what\s+else|anything\s+else|elaborate|expand\s+on|go\s+on|in\s+more\s+detail|"
-                   r"any\s+(?:numbers|figures|details|examples|specifics|metrics|data)|why\s+(?:is|was)\s+that)\b",
-                   re.I)
-_ELSE = re.compile(r"\b(?:else|other\s+than|besides|apart\s+from)\b", re.I)
-_LEAD = re.compile(r"^\s*(?:and|also|so|but|ok(?:ay)?|now|then|what\s+about|how\s+about|what\s+of|same\s+(?:for|"
-                   r"with))\b", re.I)
-# "how about Nutanix, ..." / "what about the KServe adopters: ...": a new subject, then a question of its own.
-_ABOUT = re.compile(r"^\s*(?:and\s+)?(?:what|how)\s+about\s+((?:the\s+)?[^,:;?]+?)\s*[,:;]\s*", re.I)
-_SOFT_LEAD = re.compile(r"^\s*(?:and|so|but|also|ok(?:ay)?|now|then)\b\s*,?", re.I)
-# Words that carry no topic in an elliptical follow-up ("and Grafana on the OpenFGA side?").
-_FILLER = frozenset(terms("side one ones case too also then instead same else now there folks people guys "
-                          "first second third fourth fifth last latter former other"))
-
 
 @dataclass(frozen=True)
 class Recall:
@@ -121,26 +85,6 @@ class Resolution:
     about: tuple[Who, ...] | None = None  # whom it was resolved to be about (None: whom it names)
 
 
-def _join(names: Sequence[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def _dropped(text: str, start: int, end: int) -> tuple[int, int, str]:
-    """The edit that removes a name from a list: with the "and"/"or"/"," joining it to the others."""
-    before = re.search(r"(?:,\s*|\s+(?:and|or)\s+)$", text[:start])
-    if before:
-        return before.start(), end, ""
-    after = re.match(r"(?:,\s*|\s+(?:and|or)\s+)", text[end:])
-    return start, end + (after.end() if after else 0), ""
-
-
-def _possessive(text: str) -> str:
-    if text.endswith(")") and " (" in text:  # "Adopter 2 (Tekton)" -> "Adopter 2's (Tekton)"
-        name, _, rest = text.rpartition(" (")
-        return f"{_possessive(name)} ({rest}"
-    return text + "'" if text.endswith("adopters") else text + "'s"
-
-
 class Resolver:
     """Resolves each question of a conversation against the turns before it."""
 
@@ -182,19 +126,19 @@ class Resolver:
     def _resolve(self, question: str, prev: Turn | None) -> Resolution:
         q = question.strip()
         mentions = self.catalog.mentions(q)
-        content = set(terms(q)) - _FILLER - {t for m in mentions for t in terms(q[m.start:m.end])}
+        content = set(terms(q)) - FILLER - {t for m in mentions for t in terms(q[m.start:m.end])}
         gaps = self._gaps(q, mentions)
-        lead = bool(_LEAD.match(q))
+        lead = bool(LEAD.match(q))
         if prev is None or not (gaps or lead or not content):
             return Resolution(q, UNRESOLVED if gaps else STANDALONE)
         if not content:
             return self._elliptical(q, mentions, gaps, prev)
-        about = _ABOUT.match(q)
+        about = ABOUT.match(q)
         if about and mentions and about.start(1) <= mentions[0].start and mentions[0].end <= about.end(1) \
                 and terms(q[about.end():]):
             # "how about Nutanix, how many of their people are involved?": the rest asked of the adopter named.
             return self._about(q[about.end():], mentions[0], prev)
-        word = _SOFT_LEAD.match(q)
+        word = SOFT_LEAD.match(q)
         if word and q[word.end():].strip():
             # "so why did they pick it?": a standalone question doesn't start with "so" or "and".
             rest = q[word.end():].lstrip(" ,")
@@ -241,27 +185,27 @@ class Resolver:
                 found.append((kind, m))
                 taken.append((m.start(), m.end()))
 
-        for m in _MORE.finditer(q):
+        for m in MORE_WORDS.finditer(q):
             add("more", m)
-        for m in _ORDINAL.finditer(q):
+        for m in ORDINAL_WORDS.finditer(q):
             add("ordinal", m)
-        for m in _SUBSET.finditer(q):
+        for m in SUBSET_WORDS.finditer(q):
             if not (names_adopter and m.group(0).lower() == "both"):  # "are X and Y both ...?" names them
                 add("subset", m)
-        for m in _DEMONSTRATIVE.finditer(q):
+        for m in DEMONSTRATIVE.finditer(q):
             add("those", m)
-        for m in _THAT.finditer(q):
+        for m in THAT.finditer(q):
             add("that", m)
-        for m in _ADOPTER_PRONOUN.finditer(q):
+        for m in ADOPTER_PRONOUN.finditer(q):
             # A pronoun whose adopter is named before it in the question refers to that one.
             if not any(x.end <= m.start() and (x.adopters or x.scoped) for x in mentions) \
                     and not spans_adopters(q[:m.start()]):
                 add("adopter", m)
-        for m in _THERE.finditer(q):
+        for m in THERE.finditer(q):
             if not any(x.end <= m.start() and x.adopters for x in mentions):
                 add("there", m)
         if not any(x.project for x in mentions):
-            for m in _IT.finditer(q):
+            for m in IT.finditer(q):
                 add("it", m)
         found.sort(key=lambda g: g[1].start())
         return found
@@ -283,11 +227,11 @@ class Resolver:
             if not slots:
                 return False
             edits.append((slots[0].start, end(slots[0]), new))
-            edits.extend(_dropped(text, m.start, end(m)) for m in slots[1:])
+            edits.extend(dropped(text, m.start, end(m)) for m in slots[1:])
             return True
 
         if adopters:
-            label = _join([self.catalog.label(w) for w in adopters])
+            label = join_names([self.catalog.label(w) for w in adopters])
             if not put(adopter_slots, label) and not put(scope_slots, label, lambda m: self._scope_end(text, m)):
                 carried.append(label)
             theirs = {w.project for w in adopters}
@@ -312,7 +256,7 @@ class Resolver:
 
     def _scope_end(self, text: str, m: Mention) -> int:
         """Where "KServe adopters" ends (the people word after a scoped project)."""
-        tail = re.match(r"[\s']*s?\s*" + _PEOPLE + r"\b", text[m.end:], re.I)
+        tail = re.match(r"[\s']*s?\s*" + PEOPLE + r"\b", text[m.end:], re.I)
         return m.end + (tail.end() if tail else 0)
 
     def _fill(self, q: str, mentions: list[Mention], gaps: list[tuple[str, re.Match[str]]],
@@ -347,12 +291,12 @@ class Resolver:
                 referents, kind = (), SUBSET
             elif what in ("adopter", "there"):
                 # After "the last adopter you mentioned", "they" is that adopter.
-                group = _join([self.catalog.label(w) for w in referents]) if referents else self._group(prev)
+                group = join_names([self.catalog.label(w) for w in referents]) if referents else self._group(prev)
                 if not group:
                     unresolved = True
                     continue
                 word = m.group(0).lower()
-                text = f"at {group}" if what == "there" else _possessive(group) if word in _POSSESSIVE else group
+                text = f"at {group}" if what == "there" else possessive(group) if word in POSSESSIVE else group
                 edits.append((m.start(), m.end(), text))
                 if referents is None:
                     referents = prev.adopters()
@@ -393,12 +337,12 @@ class Resolver:
             topic = self._narrow(topic, set(referents))
         if topic and topic[-1] not in "?.!)":
             topic += "?"
-        exclude = prev.cited().chunk_ids if _ELSE.search(q) else frozenset()
+        exclude = prev.cited().chunk_ids if ELSE.search(q) else frozenset()
         return Resolution(f"{topic} {q}", MORE, exclude, about=referents or None)
 
     def _narrow(self, text: str, keep: set[Who]) -> str:
         """`text` without the adopters it names that are not in `keep` (and the "and"/"or" joining them)."""
-        edits = [_dropped(text, m.start, m.end) for m in self.catalog.mentions(text)
+        edits = [dropped(text, m.start, m.end) for m in self.catalog.mentions(text)
                  if m.adopters and not keep & set(m.adopters)]
         return self._apply(text, edits) if edits else text
 
@@ -407,7 +351,7 @@ class Resolver:
             rest = [w for w in prev.options if w not in prev.adopters()]
             return rest[0] if len(rest) == 1 else None
         listed = prev.listed()
-        index = _ORDINALS[word]
+        index = ORDINALS[word]
         if len(listed) < 2 or index >= len(listed):
             return None
         return listed[index]
@@ -415,12 +359,12 @@ class Resolver:
     def _group(self, prev: Turn) -> str:
         """How to write whom the previous turn was about: "the CubeFS adopters", "Cloudera and SAP", ""."""
         if prev.scope and not prev.named:
-            return f"the {_join(list(prev.scope))} adopters"
+            return f"the {join_names(list(prev.scope))} adopters"
         adopters = prev.adopters()
         if adopters:
-            return _join([self.catalog.label(w) for w in adopters])
+            return join_names([self.catalog.label(w) for w in adopters])
         projects = prev.project_names()
-        return f"the {_join(list(projects))} adopters" if projects and prev.plural else ""
+        return f"the {join_names(list(projects))} adopters" if projects and prev.plural else ""
 
     @staticmethod
     def _apply(text: str, edits: list[tuple[int, int, str]]) -> str:
