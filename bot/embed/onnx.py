@@ -19,6 +19,8 @@ from typing import Sequence
 import numpy as np
 import xxhash
 
+from bot.checksums import file_xxh3
+
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 3
@@ -69,14 +71,6 @@ def is_current(onnx_path: Path, model_path: Path) -> bool:
             and meta.get("model_xxh3") == _model_fingerprint(model_path))
 
 
-def _file_xxh3(path: Path) -> str:
-    digest = xxhash.xxh3_128()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def damage(onnx_path: Path) -> str | None:
     """Why an export that `is_current` is damaged (truncated, edited, unloadable), or None when it is intact.
 
@@ -89,7 +83,7 @@ def damage(onnx_path: Path) -> str | None:
         if "xxh3" in meta:
             if size != meta.get("size"):
                 return f"{onnx_path} is damaged ({size} bytes, {meta.get('size')} when exported)"
-            if _file_xxh3(onnx_path) != meta["xxh3"]:
+            if file_xxh3(onnx_path) != meta["xxh3"]:
                 return f"{onnx_path} is damaged (checksum mismatch)"
             return None
     except (OSError, ValueError) as exc:
@@ -103,7 +97,7 @@ def damage(onnx_path: Path) -> str | None:
     except Exception as exc:  # noqa: BLE001 - onnxruntime fails in many ways on a damaged file
         return f"{onnx_path} cannot be loaded ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
     try:
-        _write_meta(meta_path, {**meta, "size": size, "xxh3": _file_xxh3(onnx_path)})
+        _write_meta(meta_path, {**meta, "size": size, "xxh3": file_xxh3(onnx_path)})
     except OSError:  # a read-only folder: loaded again next time, no harm
         pass
     return None
@@ -183,7 +177,7 @@ def _quantize(fp32: Path, out: Path) -> None:
 def _install(tmp: Path, out: Path, model_path: Path, quantized: bool) -> None:
     """Move a finished export into place, then its meta file (which makes it current)."""
     # Size and checksum recorded so that `damage` finds a truncated or edited file: `is_current` only reads the meta.
-    size, checksum = tmp.stat().st_size, _file_xxh3(tmp)
+    size, checksum = tmp.stat().st_size, file_xxh3(tmp)
     os.replace(tmp, out)
     meta = {"format": FORMAT_VERSION, "model_xxh3": _model_fingerprint(model_path),
             "quantized": quantized, "max_seq_length": _max_seq_length(model_path), "size": size, "xxh3": checksum}

@@ -15,6 +15,8 @@ import faiss
 import numpy as np
 import xxhash
 
+from bot.checksums import file_xxh3
+
 from bot.index.ann import ann_nprobe, build_ann
 from bot.ingest.chunking import CHUNKER_VERSION, Chunk
 from bot.index import generations
@@ -161,11 +163,7 @@ def embed_key(text: str) -> bytes:
 
 def checksum_file(path: Path) -> str:
     """A fast content checksum, "xxh3_128:<hex>"."""
-    h = xxhash.xxh3_128()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return f"{_CHECKSUM}:{h.hexdigest()}"
+    return f"{_CHECKSUM}:{file_xxh3(path)}"
 
 
 def _sha256_file(path: Path) -> str:
