@@ -1,6 +1,6 @@
 """Issue 13 before/after on one tree: full build (fresh process), no-change rebuild, cold start to /readyz, /ask p50/p99, RSS.
 
-    python bench/before_after.py TREE INDEX_DIR   # TREE: a checkout (git worktree) of the commit to measure
+    python bench/before_after.py TREE INDEX_DIR [CORPUS]   # TREE: a checkout (git worktree) of the commit to measure
 """
 import asyncio
 import json
@@ -13,6 +13,8 @@ from pathlib import Path
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"  # ../shared/corpus beside the checkout
 tree, index = Path(sys.argv[1]), Path(sys.argv[2])
+if len(sys.argv) > 3:
+    CORPUS = Path(sys.argv[3])
 sys.path.insert(0, str(tree))
 from bench.serve_bench import free_port, start_server, stop_server, QUESTIONS
 import aiohttp
