@@ -166,20 +166,6 @@ def checksum_file(path: Path) -> str:
     return f"{_CHECKSUM}:{file_xxh3(path)}"
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _checksum_matches(path: Path, expected: str) -> bool:
-    if expected.startswith(f"{_CHECKSUM}:"):
-        return checksum_file(path) == expected
-    return _sha256_file(path) == expected  # generations written before format 2
-
-
 def damaged_files(gen_dir: Path, checksums: dict[str, str], names: Sequence[str] | None = None) -> dict[str, str]:
     """The generation's files (all, or the ones named) that are missing or fail their checksums, each with a
     message naming it, in manifest order."""
@@ -191,7 +177,7 @@ def damaged_files(gen_dir: Path, checksums: dict[str, str], names: Sequence[str]
         try:
             if not path.exists():
                 out[name] = f"{path} is missing; rebuild with `qabot index --full`"
-            elif not _checksum_matches(path, expected):
+            elif checksum_file(path) != expected:
                 out[name] = f"{path} is damaged (checksum mismatch); rebuild with `qabot index --full`"
         except OSError as exc:  # a folder in its place, no permission: as bad as a missing file
             out[name] = f"{path} cannot be read ({exc.strerror or exc}); rebuild with `qabot index --full`"
