@@ -8,9 +8,9 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
-from bot.answer.quantity import asked_measure, states
 from bot.index.keyword import terms
 from bot.search.analysis import QueryAnalysis
+from bot.search.quantity import states
 from bot.search.retriever import Hit, Retrieval, Retriever
 from bot.tuning import CoverageThresholds
 
@@ -37,7 +37,7 @@ class Evidence:
     missing_rarity: float = 0.0  # idf of the rarest question word the top passages lack, over the highest idf
     asks_quantity: bool = False  # "how many", "what percentage", "which version", "what latency" ...
     quantity_in_top: bool = False  # the top passages state a number (in digits: what the fitted model reads)
-    quantity_stated: bool = False  # the top passages state a number of the asked kind (bot/answer/quantity.py)
+    quantity_stated: bool = False  # the top passages state a number of the asked kind (bot/search/quantity.py)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -73,7 +73,7 @@ def assess(retriever: Retriever, retrieval: Retrieval, hits: Sequence[Hit] | Non
     ceiling = retriever.idf("\x00never-a-word") or 1.0  # the idf of a word no passage has
     covered = sum(w for q, w in weights.items() if q in present)
     missing = tuple(sorted((q for q in qterms if q not in present), key=lambda q: -weights[q]))
-    measure = asked_measure(analysis.text)
+    measure = analysis.measure
     return Evidence(
         top_sentence=max(h.sentence for h in top),
         top_dense=max(h.dense for h in top),

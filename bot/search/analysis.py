@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Collection, Mapping
 
 from bot.index.keyword import terms
+from bot.search.quantity import ASKS_QUANTITY, Measure, asked_measure
 from bot.search.query import (descriptions, embedding_query, name_counts, names_in, place_variants,
                               scoped_projects, spans_adopters, without_descriptions)
 
@@ -20,10 +21,6 @@ logger = logging.getLogger(__name__)
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*")
 # Words that describe where someone is ("the Dutch bank", "a South American retailer"), not who.
 _PLACE_WORD = re.compile(r"(?:an|ese|ish|ic|i)$|^(?:north|south|east|west)", re.IGNORECASE)
-# A question that asks for a number, a version or a measurement: answered only where a passage states one.
-_ASKS_QUANTITY = re.compile(r"\b(?:how\s+(?:many|much|long|big|large|fast|often)|what\s+(?:percentage|share|number|"
-                            r"version|release|level|latency|uptime|availability|size)|which\s+(?:version|release)|"
-                            r"by\s+what|p\d\d|percent)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -56,6 +53,7 @@ class QueryAnalysis:
     topic_terms: tuple[str, ...]  # query terms without `name_terms`: what a whole interview or a quote is matched by
     spans: bool  # about adopters in the plural: the answer spans interviews
     asks_quantity: bool  # "how many", "which version", "what latency" ...
+    measure: Measure  # the kind of number it asks for (bot/search/quantity.py)
     name_candidates: tuple[str, ...]  # capitalised words that look like names the index does not know
     acronyms: tuple[str, ...] = ()  # all-capital words (IBM, AWS, LLM): names or concepts, known only by the index
 
@@ -99,7 +97,8 @@ def analyze(query: str, names: KnownNames) -> QueryAnalysis:
         name_terms=frozenset(project_terms),
         topic_terms=tuple(t for t in qterms if t not in project_terms),
         spans=spans_adopters(query),
-        asks_quantity=bool(_ASKS_QUANTITY.search(query)),
+        asks_quantity=bool(ASKS_QUANTITY.search(query)),
+        measure=asked_measure(query),
         name_candidates=tuple(name_candidates(query, names.name_words)),
         acronyms=tuple(acronyms_in(query, names.name_words)),
     )

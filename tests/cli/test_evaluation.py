@@ -122,7 +122,7 @@ def test_eval_cli_prints_a_table_and_json(fake_settings, tmp_path: Path, monkeyp
 
 # Measured on dev.jsonl (195 questions, 31 interviews) with the default (hand-set) ranking: recall@5 0.918,
 # MRR@10 0.761, quote hit 0.711, answer hit 0.837, citation precision 0.538, thematic coverage 0.724, unanswerable
-# flagged 23/36 (with the asked-kind number check, bot/answer/quantity.py), false refusals 0.038.
+# flagged 23/36 (with the asked-kind number check, bot/search/quantity.py), false refusals 0.038.
 # Floors sit a few points below. (Fitted weights, out-of-fold: BENCHMARKS.md "Fitted weights".)
 FLOORS = {"recall@5": 0.88, "mrr@10": 0.73, "quote_hit": 0.65, "answer_hit": 0.78, "citation_precision": 0.46,
           "thematic_coverage": 0.70}

@@ -1,10 +1,10 @@
-"""What kind of number a question asks for, and whether a passage states one of that kind (bot/answer/quantity.py)."""
+"""What kind of number a question asks for, and whether a passage states one of that kind (bot/search/quantity.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.answer.quantity import Measure, asked_measure, states
+from bot.search.quantity import Measure, asked_measure, states
 
 
 @pytest.mark.parametrize("question, kind", [

@@ -27,7 +27,11 @@ _MONEY = re.compile(r"[$€£¥]\s*\d|\d[\d,.]*\s*(?:k|m|million|billion)?\s*(?:
 _RATIO = re.compile(r"\d\s*%|\bper\s?cent\b|\d[\d,.]*\s*(?:x|times)\b|\b(?:twice|double|half|halved|doubled|"
                     r"tripled)\b", re.IGNORECASE)
 
-# What the question asks for, most specific first. "how many <thing>" is handled apart: its thing is read.
+# A question that asks for a number, a version or a measurement: answered only where a passage states one.
+ASKS_QUANTITY = re.compile(r"\b(?:how\s+(?:many|much|long|big|large|fast|often)|what\s+(?:percentage|share|number|"
+                            r"version|release|level|latency|uptime|availability|size)|which\s+(?:version|release)|"
+                            r"by\s+what|p\d\d|percent)\b", re.IGNORECASE)
+# What kind of number, most specific first. "how many <thing>" is handled apart: its thing is read.
 _ASKS = (
     ("rate", re.compile(r"\b(?:requests|queries|calls|checks|transactions|messages|events|builds|jobs)\s+(?:per|a|each)\s+"
                         r"(?:second|minute|hour|day)\b|\b(?:rps|qps|tps|throughput)\b", re.IGNORECASE)),
@@ -46,7 +50,8 @@ _HOW_MANY = re.compile(r"\bhow\s+many\s+((?:[\w-]+\s+){0,3}?[\w-]+?)(?=\s+(?:do|
 # A rate: "250 RPS", "1.2k req/s", "10,000 requests per second", "40 builds a day".
 _RATE = re.compile(rf"\b{NUMBER}\s*(?:k|m|million|thousand)?\s*(?:rps|qps|tps|req/s|/s\b|/sec|(?:[\w-]+\s+){{0,3}}"
                    r"(?:per|a|each)\s+(?:second|minute|hour|day|week|month|sec|min)\b)", re.IGNORECASE)
-# Every way of asking for a number; more than one in a question and any number may answer it.
+# The asking phrases counted one by one: more than one in a question and any number may answer it. Narrower
+# than ASKS_QUANTITY, which only says whether a number is asked for ("by what", "p99" name no separate ask).
 _ASKS_ANY = re.compile(r"\bhow\s+(?:many|much|long|big|large|fast|often)\b|\b(?:which|what)\s+(?:percentage|share|"
                        r"number|version|release|latency|uptime|availability|size)\b", re.IGNORECASE)
 _SHAPES = {"rate": _RATE, "percent": _PERCENT, "duration": _DURATION, "version": _VERSION, "money": _MONEY, "ratio": _RATIO}
