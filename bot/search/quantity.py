@@ -44,7 +44,8 @@ _ASKS = (
                          re.IGNORECASE)),
     ("version", re.compile(r"\b(?:which|what)\s+(?:[\w.-]+\s+){0,2}(?:version|release)\b", re.IGNORECASE)),
 )
-_HOW_MANY = re.compile(r"\bhow\s+many\s+((?:[\w-]+\s+){0,3}?[\w-]+?)(?=\s+(?:do|does|did|is|are|was|were|has|have|had|"
+# "how many of Nutanix's people ...": a possessive is one word of the counted thing.
+_HOW_MANY = re.compile(r"\bhow\s+many\s+((?:[\w'’-]+\s+){0,3}?[\w'’-]+?)(?=\s+(?:do|does|did|is|are|was|were|has|have|had|"
                        r"can|will|would|run|runs|use|uses|used|work|works|in|on|of|per|a|an|the|does|across|at|for|with|and)\b|\?|$)",
                        re.IGNORECASE)
 # A rate: "250 RPS", "1.2k req/s", "10,000 requests per second", "40 builds a day".

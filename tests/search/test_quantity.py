@@ -44,3 +44,11 @@ def test_a_passage_states_the_asked_kind_or_not(question: str, stated: str, not_
 
 def test_counted_things_are_stems_of_the_question_words() -> None:
     assert asked_measure("How many regions does Acme deploy to?") == Measure("count", frozenset({"region"}))
+
+
+def test_a_possessive_is_read_as_part_of_the_counted_thing() -> None:
+    # Before, the apostrophe ended the phrase and the question read as asking for any number at all.
+    measure = asked_measure("how many of Acme's people are involved?")
+    assert measure.kind == "count" and "peopl" in measure.things
+    assert states(measure, "We have three reviewers and five to six active contributors.")
+    assert not states(measure, "We started in 2021 with a small pilot.")
