@@ -18,6 +18,7 @@ from bot.embed.embedders import Embedder, settings_embedder
 from bot.answer import citations, quotes
 from bot.answer.coverage import Answerability, Evidence, assess, is_answered
 from bot.answer.followup import Recall, Resolution, Resolver
+from bot.answer.points import answer_points
 from bot.answer.recall import FollowUps, recall_of
 from bot.answer.relevance import RelevanceCut
 from bot.index.keyword import terms
@@ -181,6 +182,33 @@ class Plan:
     across: bool = False  # a question across adopters: one citation per interview, none cut
 
 
+def _quoter(plan: Plan) -> Callable[[Hit], quotes.Quote]:
+    """The quote a planned answer shows for each of its hits."""
+    retriever, scores = plan.retriever, plan.retrieval.scores
+    # Project names are in nearly every sentence of their interviews: they don't point at the answer.
+    quote_terms = list(scores.analysis.topic_terms)
+
+    picked: dict[int, quotes.Quote] = {}  # the first citation's is read twice: for the answer, for its points
+
+    def quote_for(hit: Hit) -> quotes.Quote:
+        if hit.row not in picked:
+            positions = retriever.sentence_rows[hit.row]
+            cosines = (scores.sentence_dense[positions.start:positions.stop]
+                       if scores.sentence_dense is not None else None)
+            picked[hit.row] = quotes.pick_quote(hit.chunk, quote_terms, cosines, retriever.sentences_of(hit.row),
+                                                sentence_terms=retriever.sentence_terms(hit.row))
+        return picked[hit.row]
+    return quote_for
+
+
+def _points(plan: Plan, answered: bool, quote_for: Callable[[Hit], quotes.Quote]) -> tuple[str, ...]:
+    """What the answer's first citation lists (for "the second one")."""
+    if not answered or not plan.hits:
+        return ()
+    first = plan.hits[0]
+    return answer_points(quote_for(first).text, first.chunk.text)
+
+
 def _answerability(retriever: Retriever) -> Answerability | None:
     """The refusal model fit with the retriever's fusion weights (None: the hand rule of coverage.py).
     Parsed per question: a few microseconds, and it can never go stale when the weights are swapped."""
@@ -342,24 +370,15 @@ class Answerer:
         resolution = self.resolve(question, history, top_k, project, adopter) if history else Resolution(question)
         asked = resolution.question
         planned, answered = self._planned(asked, top_k, project, adopter, resolution.exclude)
+        quote_for = _quoter(planned)
         # The next turn may refer to whom this answer cites: remembered now, it need not be replayed then.
         self.followups.remember(self._recall_key(asked, resolution.exclude, top_k, project, adopter),
-                                recall_of(planned.hits, answered))
-        retriever, retrieval, hits = planned.retriever, planned.retrieval, planned.hits
+                                recall_of(planned.hits, answered, _points(planned, answered, quote_for)))
+        retrieval, hits = planned.retrieval, planned.hits
         took = lambda: round((time.perf_counter() - started) * 1000, 1)  # noqa: E731
         if not answered:
             logger.debug("not answered: %s", planned.evidence)
             return replace(not_covered(question, retrieval.hits[:top_k], took()), resolved_question=asked)
-        scores = retrieval.scores
-        # Project names are in nearly every sentence of their interviews: they don't point at the answer.
-        quote_terms = list(scores.analysis.topic_terms)
-
-        def quote_for(hit: Hit) -> quotes.Quote:
-            positions = retriever.sentence_rows[hit.row]
-            cosines = scores.sentence_dense[positions.start:positions.stop] if scores.sentence_dense is not None else None
-            return quotes.pick_quote(hit.chunk, quote_terms, cosines, retriever.sentences_of(hit.row),
-                                     sentence_terms=retriever.sentence_terms(hit.row))
-
         answer = compose(question, hits, quote_for=quote_for)
         answer.resolved_question = asked
         answer.took_ms = took()
@@ -377,7 +396,7 @@ class Answerer:
         def recall(asked: str, exclude: frozenset[str]) -> Recall:
             def replay() -> Recall:
                 planned, answered = self._planned(asked, top_k, project, adopter, exclude)
-                return recall_of(planned.hits, answered)
+                return recall_of(planned.hits, answered, _points(planned, answered, _quoter(planned)))
             return self.followups.recall(self._recall_key(asked, exclude, top_k, project, adopter), replay)
 
         return Resolver(catalog, recall).resolve(list(history), question.strip())

@@ -30,6 +30,7 @@ class Recall:
 
     adopters: tuple[Who, ...] = ()
     chunk_ids: frozenset[str] = frozenset()
+    points: tuple[str, ...] = ()  # what its first citation lists, for "the second one" (bot/answer/points.py)
 
 
 @dataclass
@@ -267,6 +268,7 @@ class Resolver:
         referents: tuple[Who, ...] | None = None
         kind = PRONOUN
         unresolved = False
+        picked: tuple[re.Match[str], str] | None = None  # an ordinal's point of the previous answer
         for what, m in gaps:
             if what in ("more", "that"):
                 extend = True  # "any numbers on that?", "say more": the previous subject, with these words
@@ -277,7 +279,14 @@ class Resolver:
                     edits.append((m.start(), m.end(), self.catalog.label(who)))
                     referents, kind = (who,), ORDINAL
                 elif word != "other" and len(prev.listed()) < 2 and prev.adopters():
-                    extend = True  # "the second one" after an answer about one adopter: a point in that answer
+                    # "the second one" after an answer about one adopter: a point in that answer, the one
+                    # at that place when the answer lists some, else the subject asked again.
+                    point = self._point(word, prev)
+                    if point is None:
+                        extend = True
+                    else:
+                        picked = (m, point)
+                        referents, kind = prev.adopters(), ORDINAL
                 else:
                     unresolved = True
             elif what == "subset":
@@ -304,6 +313,8 @@ class Resolver:
                 projects = prev.project_names()
                 if len(projects) == 1:
                     edits.append((m.start(), m.end(), projects[0]))
+        if picked is not None:
+            return self._about_point(q, gaps, picked, edits, prev)
         if unresolved and not edits:
             return Resolution(q, UNRESOLVED)
         resolved = self._apply(q, edits)
@@ -339,6 +350,37 @@ class Resolver:
             topic += "?"
         exclude = prev.cited().chunk_ids if ELSE.search(q) else frozenset()
         return Resolution(f"{topic} {q}", MORE, exclude, about=referents or None)
+
+    def _point(self, word: str, prev: Turn) -> str | None:
+        """The point of the previous answer at the ordinal's place, if its answer lists that many."""
+        points = prev.cited().points
+        index = ORDINALS[word]
+        return points[index] if len(points) >= 2 and index < len(points) else None
+
+    def _about_point(self, q: str, gaps: list[tuple[str, re.Match[str]]], picked: tuple[re.Match[str], str],
+                     edits: list[tuple[int, int, str]], prev: Turn) -> Resolution:
+        """"say more about the last one" -> "What does Cloudera say about build pipeline inefficiencies?":
+        the point put in for the ordinal; a request for more becomes a question about the point."""
+        m, point = picked
+        group = self._group(prev)
+        carried: list[str] = []
+        if any(what == "more" for what, _ in gaps):
+            # The subject asked again with the point: its passage likely says more than the quote showed.
+            more = self._more(self._apply(q, [*edits, (m.start(), m.end(), point)]), prev)
+            return Resolution(more.question, ORDINAL, more.exclude, about=prev.adopters())
+        if not (set(terms(q[:m.start()] + q[m.end():])) - FILLER):
+            resolved = f"What does {group} say about {point}?"
+        else:
+            resolved = self._apply(q, [*edits, (m.start(), m.end(), point)])
+            if not edits:  # no pronoun put the adopter in
+                carried.append(group)
+        projects = prev.project_names()
+        if len(projects) == 1 and not any(x.project for x in self.catalog.mentions(resolved)):
+            carried.append(projects[0])
+        if carried:
+            resolved = f"{resolved} ({', '.join(carried)})"
+        logger.debug("follow-up (%s) resolved to %r", ORDINAL, resolved)
+        return Resolution(resolved, ORDINAL, about=prev.adopters())
 
     def _narrow(self, text: str, keep: set[Who]) -> str:
         """`text` without the adopters it names that are not in `keep` (and the "and"/"or" joining them)."""

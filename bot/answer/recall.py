@@ -10,9 +10,9 @@ from bot.answer.followup import Recall
 from bot.search.mentions import Catalog, Who
 
 
-def recall_of(hits: Sequence[object], answered: bool) -> Recall:
+def recall_of(hits: Sequence[object], answered: bool, points: tuple[str, ...] = ()) -> Recall:
     """What an answer citing `hits` cited: adopters in the order the answer shows them (grouped by project,
-    each in order of its best passage), and the passage ids."""
+    each in order of its best passage), the passage ids, and the `points` its first citation lists."""
     if not answered:
         return Recall()
     order: dict[str, dict[str, None]] = {}
@@ -20,7 +20,7 @@ def recall_of(hits: Sequence[object], answered: bool) -> Recall:
         chunk = h.chunk  # type: ignore[attr-defined]
         order.setdefault(chunk.project, {}).setdefault(chunk.adopter, None)
     return Recall(tuple(Who(p, a) for p, adopters in order.items() for a in adopters),
-                  frozenset(h.chunk.chunk_id for h in hits))  # type: ignore[attr-defined]
+                  frozenset(h.chunk.chunk_id for h in hits), points)  # type: ignore[attr-defined]
 
 
 class FollowUps:

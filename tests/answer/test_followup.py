@@ -22,6 +22,9 @@ CITED = {
                                                    Who("KServe", "CyberAgent, Inc.")),
 }
 
+# What the fake answers' first citations list (bot/answer/points.py).
+POINTS = {"What drew Grafana to OpenFGA?": ("multi-tenancy", "storage")}
+
 
 class Replays:
     """A fake `recall` that counts how often a turn is replayed."""
@@ -31,7 +34,7 @@ class Replays:
 
     def __call__(self, question: str, exclude: frozenset[str]) -> Recall:
         self.calls.append(question)
-        return Recall(CITED.get(question, ()), frozenset({f"chunk-of:{question}"}))
+        return Recall(CITED.get(question, ()), frozenset({f"chunk-of:{question}"}), POINTS.get(question, ()))
 
 
 def resolve(history: list[str], question: str, replays: Replays | None = None) -> tuple[str, str]:
@@ -105,7 +108,7 @@ def test_ordinals_pick_from_the_adopters_named_or_cited() -> None:
 def test_more_on_the_same_topic_asks_the_previous_subject_again() -> None:
     assert resolve(["What did Knative do for Gojek in terms of value?"], "any numbers on that?") == \
         ("What did Knative do for Gojek in terms of value? any numbers on that?", MORE)
-    # "the second one" after an answer about one adopter is a point in that answer.
+    # "the second one" after an answer about one adopter that lists nothing: the subject asked again.
     assert resolve(["What were the two main things that drew Grafana to OpenFGA?"], "say more about the second one")[0] \
         == "What were the two main things that drew Grafana to OpenFGA? say more about the second one"
     # Narrowed to the adopter an ordinal picked.
@@ -114,6 +117,20 @@ def test_more_on_the_same_topic_asks_the_previous_subject_again() -> None:
     # "what else" leaves out what the previous answer cited.
     r = Resolver(Catalog(PAIRS), Replays()).resolve(["How long has Gojek used Knative?"], "what else did they say?")
     assert r.kind == MORE and r.exclude == {"chunk-of:How long has Gojek used Knative?"}
+
+
+def test_an_ordinal_after_an_answer_that_lists_points_picks_that_point() -> None:
+    history = ["What drew Grafana to OpenFGA?"]
+    # More about the point: the subject asked again, with the point in place of the ordinal.
+    assert resolve(history, "say more about the second one") == \
+        ("What drew Grafana to OpenFGA? say more about storage", ORDINAL)
+    # The point alone, or inside a question of its own, with whom and which project it was about.
+    assert resolve(history, "the last one?") == ("What does Grafana say about storage? (OpenFGA)", ORDINAL)
+    assert resolve(history, "why does the first one matter to them?") == \
+        ("why does multi-tenancy matter to Grafana? (OpenFGA)", ORDINAL)
+    # A place the list doesn't have is not guessed: the subject is asked again with the words as they are.
+    assert resolve(history, "say more about the fourth one") == \
+        ("What drew Grafana to OpenFGA? say more about the fourth one", MORE)
 
 
 def test_a_question_that_stands_alone_is_answered_alone() -> None:
@@ -215,6 +232,18 @@ def test_real_follow_ups_resolve_and_cite_the_right_adopters(real_answerer: Answ
     assert answer.answered and adopters <= cited
     if len(adopters) > 1:  # the standalone question about OpenFGA adopters does not drag Gojek in
         assert "Gojek" not in cited
+
+
+@pytest.mark.slow
+def test_real_ordinal_picks_the_listed_point_of_the_previous_answer(real_answerer: Answerer) -> None:
+    first = real_answerer.ask("What factors limit KServe's potential, according to Cloudera?", 5)
+    assert first.answered and first.citations[0].adopter == "Cloudera"
+    listed = first.citations[0].text
+    follow = real_answerer.ask("tell me more about the last one", 5, history=[first.question])
+    # The last item of the list the answer quoted, put in for "the last one", verbatim from that passage.
+    point = follow.resolved_question.split("tell me more about ", 1)[1]
+    assert point and listed.rstrip().endswith(point)
+    assert follow.answered and {c.adopter for c in follow.citations} == {"Cloudera"}
 
 
 @pytest.mark.slow
