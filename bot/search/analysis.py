@@ -13,7 +13,7 @@ from typing import Collection, Mapping
 
 from bot.index.keyword import terms
 from bot.search.quantity import ASKS_QUANTITY, Measure, asked_measure
-from bot.search.query import (descriptions, embedding_query, name_counts, names_in, place_variants,
+from bot.search.query import (without_names, descriptions, embedding_query, name_counts, names_in, place_variants,
                               scoped_projects, spans_adopters, without_descriptions)
 
 logger = logging.getLogger(__name__)
@@ -48,6 +48,8 @@ class QueryAnalysis:
     descriptions: tuple[str, ...]  # adopters described, not named: "the Dutch bank"
     described_terms: frozenset[str]  # their stems and their demonyms' countries (empty when an adopter is named)
     described_text: str  # the question without its descriptions, as the model sees it ("" when not described)
+    # the question without the adopters and projects it names, as the model sees it ("" when it names no adopter)
+    unnamed_text: str
     query_terms: tuple[str, ...]  # stems left for keyword matching (named adopters' and scope words taken out)
     name_terms: frozenset[str]  # stems of the named projects' names
     topic_terms: tuple[str, ...]  # query terms without `name_terms`: what a whole interview or a quote is matched by
@@ -70,7 +72,8 @@ def analyze(query: str, names: KnownNames) -> QueryAnalysis:
     scoped = scoped_projects(query, projects)
     # A named adopter steers through its boost; its name would only add noise to keyword matching, and so
     # would the project of "KServe adopters", which every passage in scope says.
-    named = set().union(*(names.adopter_terms.get(a, set()) for a in adopters))
+    adopter_terms = set().union(*(names.adopter_terms.get(a, set()) for a in adopters))
+    named = set(adopter_terms)
     named |= set().union(*(names.project_terms.get(s, set()) for s in scoped))
     phrases = descriptions(query)
     described = set(terms(" ".join(phrases))) if not adopters else set()
@@ -93,6 +96,7 @@ def analyze(query: str, names: KnownNames) -> QueryAnalysis:
         descriptions=tuple(phrases),
         described_terms=frozenset(described),
         described_text=embedding_query(without_descriptions(query)) if described else "",
+        unnamed_text=embedding_query(without_names(query, adopter_terms, project_terms)) if adopters else "",
         query_terms=tuple(qterms),
         name_terms=frozenset(project_terms),
         topic_terms=tuple(t for t in qterms if t not in project_terms),

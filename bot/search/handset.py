@@ -119,10 +119,10 @@ def _local_mix(p: Probe, params: RetrievalParams, fused: np.ndarray, rows: np.nd
     Which of its passages answers is decided among its passages: standard scores over all passages would let
     the signal that varies most across interviews (not within this one) decide. The mix keeps the interview's
     mean and spread of fused scores."""
-    parts = [(params.dense, p.dense), (params.body, p.body), (params.heading, p.heading_kw),
-             (params.sentence, p.sentence)]
-    if p.heading_cos is not None:
-        parts.append((params.heading_dense, p.heading_cos))
+    parts = [(params.dense, p.local_dense), (params.body, p.body), (params.heading, p.heading_kw),
+             (params.sentence, p.local_sentence)]
+    if p.local_heading_cos is not None:
+        parts.append((params.heading_dense, p.local_heading_cos))
     local = sum(w * _z(x[rows]) for w, x in parts)
     cur = fused[rows]
     sd = float(local.std()) or 1.0

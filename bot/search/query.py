@@ -7,6 +7,7 @@ from functools import lru_cache
 from typing import Collection
 
 from bot.ingest.chunking import Chunk
+from bot.index.keyword import terms
 
 # Words that end a company name but don't identify it ("CyberAgent, Inc.", "Shipwright Project").
 _NAME_SUFFIXES = {"inc", "corp", "corporation", "ltd", "llc", "gmbh", "co", "company", "project", "the"}
@@ -107,6 +108,22 @@ def descriptions(query: str) -> list[str]:
 def without_descriptions(query: str) -> str:
     """The question with each description replaced by "the organization" (what it asks, not about whom)."""
     return _DESCRIPTION.sub("the organization", query)
+
+
+_NAME_TOKEN = re.compile(r"[\w.'’&-]+")
+
+
+def without_names(query: str, adopter_terms: set[str], project_terms: set[str]) -> str:
+    """The question without the words of the adopters and projects it names (`*_terms`: their stems): what it
+    asks, not about whom. "How long has Adopter 3 (Tekton) been on Tekton?" -> "How long has Adopter been on?"."""
+    names = adopter_terms | project_terms
+
+    def keep(m: re.Match[str]) -> str:
+        stems = set(terms(m.group(0)))
+        return "" if stems and stems <= names else m.group(0)
+
+    text = re.sub(r"\(\s*\)", "", _NAME_TOKEN.sub(keep, query))
+    return re.sub(r"\s{2,}", " ", re.sub(r"\s+([?.!,)])", r"\1", text)).strip()
 
 
 def place_variants(word: str) -> set[str]:

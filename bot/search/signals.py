@@ -81,6 +81,16 @@ class Probe:
         self.sentence_kw = ix._sentence_kw.scores(qterms) if ix._sentence_kw is not None \
             else np.zeros(0, dtype=np.float32)
         self.sentence, self.sentence_dense, self.heading_cos = ix._sentence_signals(self.qv_pass, self.dense)
+        # Inside a named adopter's interview every passage is about it, and those that say its name (or its
+        # project's) would win on the name: which of them answers is decided by cosines with the question
+        # half without the names (a name says who, not what, like a description).
+        self.local_dense, self.local_sentence, self.local_heading_cos = self.dense, self.sentence, self.heading_cos
+        if analysis.unnamed_text and described_query:
+            stripped = ix.embedder.embed_query(analysis.unnamed_text)
+            mix = (1 - described_query) * np.asarray(self.qv_pass, dtype=np.float32) + described_query * stripped
+            qv_local = mix / (float(np.linalg.norm(mix)) or 1.0)
+            self.local_dense = _dot(ix._vectors, qv_local) if ix._dense_sample is None else ix._dense(qv_local)[0]
+            self.local_sentence, _, self.local_heading_cos = ix._sentence_signals(qv_local, self.local_dense)
         # Over whole interviews a project's name only says which project an interview is about (the project
         # signal's job), so named projects' words are left out of this match.
         self.interview_kw = (_z(ix._interviews.scores(list(analysis.topic_terms)))
@@ -219,8 +229,8 @@ def _local(raw: Callable[[Probe], np.ndarray]) -> Signal:
     return signal
 
 
-local_dense = _local(lambda p: p.dense)
-local_sentence = _local(lambda p: p.sentence)
+local_dense = _local(lambda p: p.local_dense)
+local_sentence = _local(lambda p: p.local_sentence)
 local_body = _local(lambda p: p.body)
 local_heading = _local(lambda p: p.heading_kw)
 

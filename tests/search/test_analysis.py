@@ -21,3 +21,14 @@ def test_acronyms_where_a_company_stands(question: str, found: list[str]) -> Non
 
 def test_an_acronym_the_index_knows_as_a_name_is_not_listed() -> None:
     assert acronyms_in("How long has IBM used Knative?", {"ibm"}) == []
+
+
+def test_a_named_adopters_question_is_also_read_without_the_names() -> None:
+    from bot.search.analysis import KnownNames, analyze
+
+    names = KnownNames(frozenset({"gojek", "sap"}), frozenset({"knative", "kserve"}),
+                       {"gojek": {"gojek"}, "sap": {"sap"}}, {"knative": {"knativ"}, "kserve": {"kserv"}}, (),
+                       ("gojek", "sap", "knative", "kserve"))
+    a = analyze("How long has Gojek used Knative?", names)
+    assert a.adopters == {"gojek"} and a.unnamed_text == "How long has used?"
+    assert analyze("How long have KServe adopters used it?", names).unnamed_text == ""  # no adopter named

@@ -15,7 +15,7 @@ from bot.index.build import build
 from bot.index.bm25 import KeywordMatrix
 from bot.index.keyword import terms
 from bot.search.signals import _z, _z_reference
-from bot.search.query import (descriptions, embedding_query, matches, name_key, names_in, place_variants,
+from bot.search.query import (without_names, descriptions, embedding_query, matches, name_key, names_in, place_variants,
                               scoped_projects, spans_adopters)
 from bot.search.retriever import Retriever
 from bot.index.textvectors import cache_path, text_vectors
@@ -61,6 +61,15 @@ def test_questions_say_whether_they_span_adopters_and_which_project_they_scope()
     assert scoped_projects("How do KServe adopters feel about Knative?", {"kserve", "knative"}) == {"kserve"}
     assert scoped_projects("Why do Knative users like KServe?", {"kserve", "knative"}) == {"knative"}
     assert scoped_projects("Does KServe depend on Knative?", {"kserve", "knative"}) == set()
+
+
+def test_the_question_without_its_names_keeps_what_it_asks() -> None:
+    assert without_names("How long has Adopter 3 (Tekton) been on Tekton?", {"3"}, {"tekton"}) == \
+        "How long has Adopter been on?"
+    assert without_names("Why did Gojek and IBM pick Knative?", {"gojek", "ibm"}, {"knativ"}) == "Why did and pick?"
+    # Words that only share a stem with nothing named stay.
+    assert without_names("How do the Knative maintainers respond?", {"gojek"}, set()) == \
+        "How do the Knative maintainers respond?"
 
 
 def test_described_adopters_are_found_but_named_ones_and_the_project_are_not() -> None:
@@ -170,7 +179,8 @@ def test_real_named_template_questions_find_the_passage_that_answers(real_answer
                 top = retriever.search(template.format(a=adopter, p=project), 1)[0].chunk
                 firsts.append(top.adopter == adopter and key in top.question.lower())
     assert len(firsts) >= 60
-    assert sum(firsts) / len(firsts) >= 0.85  # 0.93 measured (0.79 before within-interview standard scores)
+    # 0.96 measured (0.79 before within-interview standard scores, 0.93 before the cosines without the names)
+    assert sum(firsts) / len(firsts) >= 0.85
     # The same with the adopter as a filter instead of a name in the question.
     unnamed = [("How long have they used {p}?", "how long"),
                ("What version of {p} do they run, and how often do they upgrade?", "version"),
@@ -184,6 +194,27 @@ def test_real_named_template_questions_find_the_passage_that_answers(real_answer
                 filtered.append(key in top.question.lower())
     assert sum(filtered) / len(filtered) >= 0.86  # 0.92 measured (0.82 before)
 
+
+
+@pytest.mark.slow
+def test_real_named_questions_worded_unlike_the_template_rank_by_what_they_ask(real_answerer: Answerer) -> None:
+    """Inside a named interview, passages that say the adopter's or project's name don't win on the name:
+    the question without the names decides (bot/search/signals.py)."""
+    retriever = real_answerer._current()
+    templates = [("For how many years has {a} been using {p}?", "how long"),
+                 ("Which release of {p} is {a} on, and how often does it move to a newer one?", "version"),
+                 ("In what ways does {a} take part in the {p} community?", "participat"),
+                 ("Where should {p} improve, in the view of {a}?", "do better"),
+                 ("What does {a} like most about {p}?", "strength")]
+    chunks = retriever.index.chunks
+    firsts = []
+    for adopter, project in sorted({(c.adopter, c.project) for c in chunks}):
+        for template, key in templates:
+            if any(c.adopter == adopter and key in c.question.lower() for c in chunks):
+                top = retriever.search(template.format(a=adopter, p=project), 1)[0].chunk
+                firsts.append(top.adopter == adopter and key in top.question.lower())
+    assert len(firsts) >= 100
+    assert sum(firsts) / len(firsts) >= 0.52  # 0.56 measured; 0.46 with the names in every cosine
 
 
 @settings(max_examples=300, deadline=None)
