@@ -163,6 +163,18 @@ def test_real_descriptions_worded_unlike_the_intro_are_found_by_meaning(real_ans
     assert any(keyword_only.search(q, 1)[0].chunk.adopter != a for q, a in cases)
 
 
+def _named_template_firsts(retriever: Retriever, templates: list[tuple[str, str]]) -> list[bool]:
+    """For every adopter and template whose interview question has `key`: is that passage first?"""
+    chunks = retriever.index.chunks
+    firsts = []
+    for adopter, project in sorted({(c.adopter, c.project) for c in chunks}):
+        for template, key in templates:
+            if any(c.adopter == adopter and key in c.question.lower() for c in chunks):
+                top = retriever.search(template.format(a=adopter, p=project), 1)[0].chunk
+                firsts.append(top.adopter == adopter and key in top.question.lower())
+    return firsts
+
+
 @pytest.mark.slow
 def test_real_named_template_questions_find_the_passage_that_answers(real_answerer: Answerer) -> None:
     """Questions naming an adopter, asked like the interview template, rank that template's passage first."""
@@ -172,12 +184,7 @@ def test_real_named_template_questions_find_the_passage_that_answers(real_answer
                  ("How is {a} participating in the {p} community?", "participat"),
                  ("What could {p} do better, according to {a}?", "do better")]
     chunks = retriever.index.chunks
-    firsts = []
-    for adopter, project in sorted({(c.adopter, c.project) for c in chunks}):
-        for template, key in templates:
-            if any(c.adopter == adopter and key in c.question.lower() for c in chunks):
-                top = retriever.search(template.format(a=adopter, p=project), 1)[0].chunk
-                firsts.append(top.adopter == adopter and key in top.question.lower())
+    firsts = _named_template_firsts(retriever, templates)
     assert len(firsts) >= 60
     # 0.96 measured (0.79 before within-interview standard scores, 0.93 before the cosines without the names)
     assert sum(firsts) / len(firsts) >= 0.85
@@ -206,13 +213,7 @@ def test_real_named_questions_worded_unlike_the_template_rank_by_what_they_ask(r
                  ("In what ways does {a} take part in the {p} community?", "participat"),
                  ("Where should {p} improve, in the view of {a}?", "do better"),
                  ("What does {a} like most about {p}?", "strength")]
-    chunks = retriever.index.chunks
-    firsts = []
-    for adopter, project in sorted({(c.adopter, c.project) for c in chunks}):
-        for template, key in templates:
-            if any(c.adopter == adopter and key in c.question.lower() for c in chunks):
-                top = retriever.search(template.format(a=adopter, p=project), 1)[0].chunk
-                firsts.append(top.adopter == adopter and key in top.question.lower())
+    firsts = _named_template_firsts(retriever, templates)
     assert len(firsts) >= 100
     assert sum(firsts) / len(firsts) >= 0.52  # 0.56 measured; 0.46 with the names in every cosine
 
