@@ -89,7 +89,7 @@ class Probe:
             stripped = ix.embedder.embed_query(analysis.unnamed_text)
             mix = (1 - described_query) * np.asarray(self.qv_pass, dtype=np.float32) + described_query * stripped
             qv_local = mix / (float(np.linalg.norm(mix)) or 1.0)
-            self.local_dense = _dot(ix._vectors, qv_local) if ix._dense_sample is None else ix._dense(qv_local)[0]
+            self.local_dense = ix._dense(qv_local)[0]
             self.local_sentence, _, self.local_heading_cos = ix._sentence_signals(qv_local, self.local_dense)
         # Over whole interviews a project's name only says which project an interview is about (the project
         # signal's job), so named projects' words are left out of this match.
