@@ -46,7 +46,9 @@ class Scores:
     sentence: np.ndarray  # per chunk: best sentence cosine (the passage cosine when no sentence vectors)
     body: np.ndarray  # per chunk: raw BM25
     fused: np.ndarray  # per chunk: what ranking uses
-    sentence_dense: np.ndarray | None  # per sentence: cosine (None without sentence vectors)
+    # per sentence: cosine (None without sentence vectors); for a question naming an adopter, with the question
+    # half without the names, as its interview's passages are ranked: what the quote is picked by
+    sentence_dense: np.ndarray | None
     sentence_kw: np.ndarray  # per sentence: BM25 of the sentence (empty for a large index: bot/search/sentence_keywords.py)
     query_terms: list[str] = field(default_factory=list)  # stemmed content words of the question
     name_terms: set[str] = field(default_factory=set)  # stems of the project names the question mentions
@@ -182,7 +184,7 @@ class Retriever(IndexState):
 def _scores(p: Probe, fused: np.ndarray) -> Scores:
     """The Scores of one probed question with its fused score."""
     a = p.a
-    return Scores(p.dense, p.sentence, p.body, fused, p.sentence_dense, p.sentence_kw, list(a.query_terms),
+    return Scores(p.dense, p.sentence, p.body, fused, p.local_sentence_dense, p.sentence_kw, list(a.query_terms),
                   set(a.name_terms), set(a.adopters), set(a.projects), p.interview_kw, a)
 
 

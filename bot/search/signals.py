@@ -85,12 +85,14 @@ class Probe:
         # project's) would win on the name: which of them answers is decided by cosines with the question
         # half without the names (a name says who, not what, like a description).
         self.local_dense, self.local_sentence, self.local_heading_cos = self.dense, self.sentence, self.heading_cos
+        self.local_sentence_dense = self.sentence_dense
         if analysis.unnamed_text and described_query:
             stripped = ix.embedder.embed_query(analysis.unnamed_text)
             mix = (1 - described_query) * np.asarray(self.qv_pass, dtype=np.float32) + described_query * stripped
             qv_local = mix / (float(np.linalg.norm(mix)) or 1.0)
             self.local_dense = ix._dense(qv_local)[0]
-            self.local_sentence, _, self.local_heading_cos = ix._sentence_signals(qv_local, self.local_dense)
+            self.local_sentence, self.local_sentence_dense, self.local_heading_cos = \
+                ix._sentence_signals(qv_local, self.local_dense)
         # Over whole interviews a project's name only says which project an interview is about (the project
         # signal's job), so named projects' words are left out of this match.
         self.interview_kw = (_z(ix._interviews.scores(list(analysis.topic_terms)))

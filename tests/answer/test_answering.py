@@ -166,3 +166,44 @@ def test_spread_citations_take_one_per_interview_before_any_second() -> None:
                                                            ("b.md", 3.0), ("a.md", 8.0)]
     assert len(spread_citations(retrieval, 5, per_interview=1)) == 2  # one each, even if fewer than asked
     assert [h.score for h in spread_citations(retrieval, 5, per_interview=3, margin=2.0)] == [10.0, 9.5, 9.0, 8.0]
+
+
+def test_a_named_questions_sentences_are_weighed_without_the_names_pull(tmp_path: Path) -> None:
+    """The sentence cosines a named question's quote is picked by (and its interview's passages ranked by) are
+    taken with the names' pull taken out (bot/search/signals.py): a sentence that only says "Acme Rockets ...
+    Widgetd" loses its lead over the one that answers."""
+    from bot.config import Settings
+    from bot.index.build import build
+    from tests.fakes import FAKE_MODEL, FakeEmbedder
+
+    corpus = tmp_path / "corpus"
+    (corpus / "widgetd").mkdir(parents=True)
+    (corpus / "widgetd" / "widgetd-adopter-interview-acme.md").write_text(
+        "# Widgetd Adopter Interview - Acme Rockets\n\n## Usage\n\n### How long has your organization used the "
+        "project?\n\nAcme Rockets picked Widgetd early, and Acme Rockets runs Widgetd for Acme Rockets teams. "
+        "We have used it in production for three years now, since its first stable release.\n\n"
+        "### What challenges did you face?\n\nUpgrades were slow at first.\n", encoding="utf-8")
+    (corpus / "widgetd" / "widgetd-adopter-interview-globex.md").write_text(
+        "# Widgetd Adopter Interview - Globex\n\n## Usage\n\n### How long has your organization used the "
+        "project?\n\nSince 2021.\n\n### What challenges did you face?\n\nMemory grew with tenants.\n", encoding="utf-8")
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", state_dir=tmp_path / "var",
+                        model_name=FAKE_MODEL)
+    embedder = FakeEmbedder()
+    build(corpus, settings.index_dir, embedder)
+    answerer = Answerer(settings, embedder=embedder)
+    answerer.reload()
+    retriever = answerer._current()
+    question = "How long has Acme Rockets used Widgetd?"
+    hit = retriever.search(question, 1)[0]
+    assert hit.chunk.adopter == "Acme Rockets"
+    rows = retriever.sentence_rows[hit.row]
+    texts = [s.text for s in retriever.sentences_of(hit.row)]
+    names, answers = texts.index(next(t for t in texts if t.startswith("Acme"))), \
+        texts.index(next(t for t in texts if t.startswith("We have")))
+    used = retriever.score(question).sentence_dense[rows.start:rows.stop]
+    full = retriever.aux.sentence_vectors[rows.start:rows.stop] @ embedder.embed_query(question)
+    assert full[names] - full[answers] > used[names] - used[answers] + 0.05
+    # A question naming no adopter is weighed as asked.
+    plain = "How long has the team used it in production?"
+    assert np.allclose(retriever.score(plain).sentence_dense[rows.start:rows.stop],
+                       retriever.aux.sentence_vectors[rows.start:rows.stop] @ embedder.embed_query(plain), atol=1e-6)
