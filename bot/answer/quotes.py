@@ -21,6 +21,9 @@ logger = logging.getLogger(__name__)
 _ITEM_BREAK = re.compile(r"\n[ \t]*(?:[*+\-\u2022]|\d{1,3}[.)])[ \t]")
 
 
+_INTRODUCES = re.compile(r":[\s*_]*$")
+
+
 @dataclass(frozen=True)
 class Quote:
     """A verbatim stretch of a passage and its 1-based line span in the source file."""
@@ -80,6 +83,11 @@ def choose(scores: np.ndarray, sentences: Sequence[Sentence], max_sentences: int
             break
         first, last = min(first, nxt), max(last, nxt)
         size += len(raw_words(sentences[nxt].text))
+    # A sentence ending in a colon introduces what follows ("... roughly three distinct areas:"): a quote does
+    # not stop there, it fills its sentences with what it introduces, at the cost of its own first ones.
+    if _INTRODUCES.search(sentences[last].text) and last + 1 < len(sentences):
+        last = min(len(sentences) - 1, max(last + 1, first + max_sentences - 1))
+        first = max(first, last - max_sentences + 1)
     return first, last
 
 

@@ -17,7 +17,7 @@ from bot.index.keyword import terms
 from bot.answer.quotes import choose, pick_quote
 from bot.search.query import normalize_name
 from bot.search.retriever import Hit, Retrieval, Scores
-from bot.ingest.text import normalize_space, split_sentences
+from bot.ingest.text import Sentence, normalize_space, split_sentences
 from tests.conftest import DEV_SET
 
 WORDS = ["scale", "zero", "cache", "tenant", "Knative", "Globex", "Acme", "Widgetd", "upgrades", "memory",
@@ -103,6 +103,20 @@ def test_quotes_from_bullets_stay_verbatim(fake_answerer: Answerer, fake_setting
     assert "Memory usage grew" in quote.text
     lines = (fake_settings.corpus_dir / chunk.source).read_text().splitlines()
     assert normalize_space(quote.text) in normalize_space("\n".join(lines[quote.line_start - 1:quote.line_end]))
+
+
+def test_a_quote_does_not_stop_on_a_colon_it_takes_what_it_introduces() -> None:
+    text = ("We looked at several authorization engines before this one, including:\n- Axiomatics\n- Aserto\n"
+            "- Building a custom solution in-house\n\nIn the end the open source option won.")
+    chunk = Chunk("c", "p/a.md", "P", "A", "S", "Q?", ("Q?",), text, 10, 15, text)
+    quote = pick_quote(chunk, ["authoriz", "engin"])
+    # The best sentence is the list's introduction: the quote goes on into the list, verbatim, with its lines.
+    assert quote.text == "We looked at several authorization engines before this one, including:\n- Axiomatics\n- Aserto"
+    assert (quote.line_start, quote.line_end) == (10, 12)
+    # Three sentences at most: an introduction that is the third gives up the first.
+    first, last = choose(np.array([0.9, 0.9, 1.0, 0.1, 0.1]), [Sentence(t, i, i) for i, t in
+                         enumerate(["One.", "Two.", "They are:", "x", "y"])])
+    assert (first, last) == (1, 3)
 
 
 @pytest.mark.slow
