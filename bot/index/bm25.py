@@ -25,6 +25,10 @@ import numpy as np
 
 from bot.index import keyword
 from bot.index.keyword import EMPTY, terms
+
+# bm25s sets its own logger to DEBUG when imported, so every `qabot index` printed "Building index from tokens"
+# lines: its records go by the level the application configured instead.
+logging.getLogger("bm25s").setLevel(logging.NOTSET)
 from bot.ingest.chunking import Chunk, chunk_sentences
 
 logger = logging.getLogger(__name__)

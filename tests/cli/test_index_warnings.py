@@ -99,3 +99,20 @@ def test_bad_inputs_are_skipped_and_named_on_stderr_and_the_build_goes_on(tmp_pa
         assert reason in skipped[f"bad/{name}"], skipped[f"bad/{name}"]
     assert "over the limit" in skipped["bad/huge.md"]
     assert "files: 1 added" in result.stdout and "8 skipped" in result.stdout
+
+
+def test_a_clean_build_prints_its_summary_and_no_library_chatter(tmp_path: Path) -> None:
+    """A fresh `qabot index` process: one summary line on stdout, nothing on stderr (bm25s set its own logger
+    to DEBUG when imported and printed "Building index from tokens" lines)."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "QABOT_MODEL": FAKE_MODEL, "QABOT_CORPUS_DIR": str(FIXTURE_CORPUS),
+           "QABOT_INDEX_DIR": str(tmp_path / "index"), "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, "-m", "bot", "index"], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("files: ") and "generation 1" in done.stdout
+    assert "DEBUG" not in done.stderr and "bm25s" not in done.stderr, done.stderr
