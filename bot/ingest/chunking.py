@@ -12,7 +12,7 @@ from bot.ingest.text import Sentence, split_sentences, words
 
 # "2": the layout-independent parser (template text left out, closing notes split off) changes the passages of
 # files whose bytes did not change, so an index of version "1" is rebuilt rather than reused.
-CHUNKER_VERSION = "2"
+CHUNKER_VERSION = "3"  # 3: an emphasised question may spread over lines
 # all-MiniLM-L6-v2 reads 256 word pieces; English averages ~1.3 pieces a word, and the header takes some.
 MAX_WORDS = 160
 OVERLAP_SENTENCES = 1

@@ -26,6 +26,10 @@ _NUMBERED_QUESTION = re.compile(r"^(?:\*\*)?\d{1,2}[.)]\s+(?P<q>[^\s?].*?\?.*?)\
 # "Q1. …", "Q: …", "**Question 3:** …": the prefix says it is a question, with or without a "?".
 _Q_PREFIX = re.compile(r"^\s*(?:[-*]\s+)?(?:\*\*|__)?(?:Q|[Qq]uestion)(?:\s*\d{1,3})?\s*[.:)](?:\*\*|__)?\s+"
                        r"(?P<q>\S.*)$")
+# A question in emphasis spread over a few lines: "_What is your perception in terms of the project's:" ...
+# "Maintainer response_" (the opening mark starts a line, the same mark ends a later one, no blank between).
+_EMPH_OPEN = re.compile(r"^\s*(?P<mark>_|\*)(?![*_\s])(?P<q>.*\S)\s*$")
+MAX_SPREAD_LINES = 8
 _LIST_QUESTION = re.compile(r"^[-*+•]\s+(?P<q>\S.{7,}\?)[\s*_]*$")
 _PARAGRAPH_QUESTION = re.compile(r"^(?P<q>[A-Z¿\"“(*_].{7,}\?)[\s*_)\"”]*$")
 # What a heading or question may start with that is numbering, not words: "1. ", "2) ", "Q3: ", "Question 4 - ".
@@ -91,6 +95,27 @@ def _strong_question(line: str, prefixed_ok: bool) -> tuple[str, str] | None:
     m = _EMPH_QUESTION.match(line) or _BOLD_QUESTION.match(line)
     if m:
         return _strip_numbering(clean_inline(m.group("q")), True), "emphasis"
+    return None
+
+
+def _spread_emphasis(lines: list[str], i: int) -> tuple[str, int] | None:
+    """(question, its last line) when line `i` opens an emphasised question that closes on a later line."""
+    m = _EMPH_OPEN.match(lines[i])
+    if not m or m.group("q").endswith(m.group("mark")):
+        return None
+    mark = m.group("mark")
+    parts = [m.group("q")]
+    for j in range(i + 1, min(len(lines), i + MAX_SPREAD_LINES)):
+        line = lines[j].strip()
+        if not line or _HEADING.match(line):
+            return None
+        if line.endswith(mark) and not line.endswith(mark * 2) and mark not in line[:-1]:
+            parts.append(line[:-1])
+            text = clean_inline(" ".join(p.strip() for p in parts))
+            return (text, j) if question_like(text) else None
+        if mark in line:
+            return None  # emphasis opened or closed inside a line: not one spread question
+        parts.append(line)
     return None
 
 
@@ -166,8 +191,15 @@ def find_markers(lines: list[str], start: int) -> list[Marker]:
     markers = list(headings)
     heading_lines = [h.line for h in headings]
     questions: list[Marker] = []
+    spread_to = -1
     for i, line in candidates:
-        if i in swallowed:
+        if i in swallowed or i <= spread_to:
+            continue
+        spread = _spread_emphasis(lines, i) if not headings or headings[0].line < i else None
+        if spread is not None:
+            spread_to = spread[1]
+            questions.append(Marker(i, _level_below(headings, heading_lines, i), spread[0], "emphasis", True,
+                                    spread_to + 1))
             continue
         q = _strong_question(line, prefixed >= _MIN_PREFIXED)
         # A whole-line question acts as a heading one level below the last one; before the first heading of a

@@ -78,6 +78,20 @@ def test_bold_questions_may_carry_a_note_after_the_question_mark() -> None:
     assert got.layout == "headings, emphasised-line questions"
 
 
+def test_an_emphasised_question_may_spread_over_several_lines() -> None:
+    got = parse_text("# Widgetd Adopter Interview - Initech\n\n## Usage\n\n_How long has your organization used the "
+                     "project?_\n\nSince 2021.\n\n## Perception\n\n_What is your perception in terms of the "
+                     "project's:\nCommunity openness\nGovernance\nMaintainer response_\n\nOpen and welcoming.\n\n"
+                     "The governance is fine.\n", "w/x.md")
+    assert _asked(got) == [("How long has your organization used the project?", "Since 2021."),
+                           ("What is your perception in terms of the project's: Community openness Governance "
+                            "Maintainer response", "Open and welcoming. The governance is fine.")]
+    # Emphasis that opens and closes on other lines of an answer is no question.
+    plain = parse_text("# Widgetd Adopter Interview - Initech\n\n## Usage\n\n_How long has your organization used "
+                       "the project?_\n\n_We started\nin 2021 with two teams_ and grew.\n", "w/x.md")
+    assert [q for q, _ in _asked(plain)] == ["How long has your organization used the project?"]
+
+
 def test_q_numbered_lines_and_bold_organization_metadata() -> None:
     got = parse_text("# Widgetd survey answers\n\n**Organization**: Initech\n\nQ1. How long have you used it?\n"
                      "Since 2020.\n\nQ2. What do you run on it?\nBatch jobs and APIs.\n", "widgetd/answers.md")
