@@ -80,15 +80,22 @@ def spans_adopters(query: str) -> bool:
     return bool(_SPANS.search(query))
 
 
+_ADOPTER_WORDS = ("adopters", "adopter", "users", "teams", "organizations")
+
+
 def scoped_projects(query: str, projects: set[str]) -> set[str]:
-    """The named projects whose adopters the question is about: "<project> adopters/users/teams"."""
+    """The named projects whose adopters the question is about: "<project> adopters/users/teams", each project of
+    "KServe and OpenFGA adopters" or "Tekton, KServe or Knative users" too."""
     tokens = [t for t in re.split(r"[^a-z0-9]+", query.lower()) if t]
-    scoped = set()
-    for i in range(len(tokens)):
-        for j in range(i + 1, min(i + 5, len(tokens))):
-            gram = "".join(tokens[i:j])
-            if gram in projects and tokens[j] in ("adopters", "adopter", "users", "teams", "organizations"):
-                scoped.add(gram)
+    spans = [(i, j, "".join(tokens[i:j])) for i in range(len(tokens)) for j in range(i + 1, min(i + 5, len(tokens)))
+             if "".join(tokens[i:j]) in projects]
+    scoped: set[str] = set()
+    scoped_at: set[int] = set()  # where a scoped project's name starts
+    for i, j, gram in sorted(spans, key=lambda s: -s[0]):  # right to left: a list ends with "... adopters"
+        nxt = j + 1 if j < len(tokens) and tokens[j] in ("and", "or") else j
+        if tokens[j] in _ADOPTER_WORDS or (nxt in scoped_at and nxt > i):
+            scoped.add(gram)
+            scoped_at.add(i)
     return scoped
 
 

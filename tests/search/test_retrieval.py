@@ -61,6 +61,11 @@ def test_questions_say_whether_they_span_adopters_and_which_project_they_scope()
     assert scoped_projects("How do KServe adopters feel about Knative?", {"kserve", "knative"}) == {"kserve"}
     assert scoped_projects("Why do Knative users like KServe?", {"kserve", "knative"}) == {"knative"}
     assert scoped_projects("Does KServe depend on Knative?", {"kserve", "knative"}) == set()
+    # Each project of a list before "adopters" is scoped, not only the last.
+    projects = {"kserve", "knative", "openfga", "tekton"}
+    assert scoped_projects("Among KServe and OpenFGA adopters, who upgrades for CVEs?", projects) == {"kserve", "openfga"}
+    assert scoped_projects("Which Tekton, KServe or Knative users run GPUs?", projects) == {"tekton", "kserve", "knative"}
+    assert scoped_projects("Is KServe better for OpenFGA adopters?", projects) == {"openfga"}
 
 
 def test_the_question_without_its_names_keeps_what_it_asks() -> None:
