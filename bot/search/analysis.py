@@ -109,7 +109,8 @@ def analyze(query: str, names: KnownNames) -> QueryAnalysis:
 
 
 def name_candidates(question: str, known: Collection[str]) -> list[str]:
-    """Capitalized words inside the question that look like names of companies or products."""
+    """Capitalized words inside the question that look like names of companies or products (and words in mixed
+    case, "vLLM", "eBPF": a product's spelling even where it starts in lower case)."""
     found = []
     for sentence in re.split(r"(?<=[.?!])\s+", question.strip()):
         tokens = [m.group(0) for m in _TOKEN.finditer(sentence)]
@@ -118,10 +119,11 @@ def name_candidates(question: str, known: Collection[str]) -> list[str]:
             continue  # Title Case Questions say nothing about names
         for i, tok in enumerate(tokens):
             word = tok.removesuffix("s") if tok.endswith("'s") else tok
-            if i == 0 or not tok[0].isupper() or len(tok) < 3:
+            mixed = tok[0].islower() and any(c.isupper() for c in tok[1:])
+            if (i == 0 and not mixed) or not (tok[0].isupper() or mixed) or len(tok) < 3:
                 continue
-            if tok.isupper() and len(tok) <= 5:
-                continue  # acronyms (LLM, CLI, GPU) are mostly concepts, not names
+            if word.removesuffix("s").isupper() and len(word.removesuffix("s")) <= 5:
+                continue  # acronyms (LLM, CLI, GPU, CVEs) are mostly concepts, not names
             if _PLACE_WORD.search(word) or re.sub(r"[^a-z0-9]", "", word.lower()) in known:
                 continue
             found.append(word)

@@ -32,3 +32,12 @@ def test_a_named_adopters_question_is_also_read_without_the_names() -> None:
     a = analyze("How long has Gojek used Knative?", names)
     assert a.adopters == {"gojek"} and a.unnamed_text == "How long has used?"
     assert analyze("How long have KServe adopters used it?", names).unnamed_text == ""  # no adopter named
+
+
+def test_names_asked_about_are_capitalised_or_mixed_case_words_not_acronyms() -> None:
+    from bot.search.analysis import name_candidates
+
+    # Plural acronyms are concepts like their singulars; a mixed-case word is spelled like a product.
+    assert name_candidates("Do any adopters track CVEs or GPUs with the vLLM runtime?", set()) == ["vLLM"]
+    assert name_candidates("does the team run eBPF probes at Contoso?", set()) == ["eBPF", "Contoso"]
+    assert name_candidates("Does the team at Contoso use KServe for serving?", {"kserve"}) == ["Contoso"]
