@@ -92,9 +92,7 @@ def interview_order(retrieval: Retrieval, second: float = SECOND_PASSAGE, keywor
         return hit.score + second * runner_up.get(hit.chunk.source, hit.score) + keyword * whole
 
     kept = sorted((h for h in best.values() if h.score >= top - margin), key=evidence, reverse=True)
-    import os
-    one_project = len(retrieval.scores.projects) == 1 if os.environ.get("QABOT_XP") else bool(retrieval.scores.projects)
-    if not project_penalty or one_project or len({h.chunk.project for h in kept}) < 2:
+    if not project_penalty or retrieval.scores.projects or len({h.chunk.project for h in kept}) < 2:
         return kept
     # A question about adopters in general (no project named): each interview already taken from a project
     # costs the next interview of that project `project_penalty`, so one project's interviews don't fill
