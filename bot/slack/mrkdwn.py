@@ -48,6 +48,11 @@ def _cut_point(text: str, limit: int) -> int:
         at = window.rfind(sep, 0, limit + 1)
         if at > limit // 3:
             return at
+    # Only an early break: the word after it is long. Break there when that word fits in a part of its own
+    # (it is not cut then); a word longer than a part is cut anyway, so the part is filled first.
+    at = max(window.rfind(sep, 0, limit + 1) for sep in ("\n", " "))
+    if at > 0 and len(text[at:].split(None, 1)[0]) <= limit:
+        return at
     amp = window.rfind("&", max(0, limit - 5), limit)
     if amp != -1 and ";" not in window[amp:limit]:
         return amp  # don't split an escape like &amp;

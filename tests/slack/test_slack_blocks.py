@@ -155,3 +155,10 @@ def test_markdown_bold_from_transcripts_shows_as_slack_bold() -> None:
     dump = json.dumps(blocks, ensure_ascii=False)
     assert "*Production.* We run *5,200 requests/sec* at peak." in dump and "**" not in dump
     assert "`knative/acme.md:7`" in dump
+
+
+def test_a_long_word_after_an_early_break_moves_whole_to_the_next_part() -> None:
+    # Found by the property test above: the word fits in a part, so it is not cut in two.
+    words = ["0", "0", "0" * 40, "0" * 16]
+    parts = split_text(" ".join(words), 60)
+    assert parts[0].startswith("0 0\n") and parts[-1].split() == words[2:]
