@@ -13,7 +13,7 @@ from typing import Collection, Mapping
 
 from bot.index.keyword import terms
 from bot.search.quantity import ASKS_QUANTITY, Measure, asked_measure
-from bot.search.query import (without_names, descriptions, embedding_query, name_counts, names_in, place_variants,
+from bot.search.query import (without_names, excluded_names, descriptions, embedding_query, name_counts, names_in, place_variants,
                               scoped_projects, spans_adopters, without_descriptions)
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,8 @@ class QueryAnalysis:
 
     text: str
     embedding_text: str  # the question as the model sees it (`embedding_query`)
-    adopters: frozenset[str]  # name keys of the adopters it names
+    adopters: frozenset[str]  # name keys of the adopters it names (and asks about)
+    excluded: frozenset[str]  # name keys of the adopters it sets apart ("besides Read AI"): left out of the answer
     projects: frozenset[str]  # name keys of the projects it names
     scoped: frozenset[str]  # of those, the projects whose adopters it is about: "<P> adopters"
     project_counts: tuple[tuple[str, int], ...]  # each named project and how often it is named (at least 1)
@@ -68,12 +69,17 @@ class QueryAnalysis:
 def analyze(query: str, names: KnownNames) -> QueryAnalysis:
     """Everything the search and the answer read from `query`, computed once."""
     adopters = names_in(query, names.adopters)
+    # "Besides Read AI, ...": an adopter set apart is left out of the answer, not steered to.
+    excluded = excluded_names(query, adopters) if adopters else set()
+    adopters -= excluded
     projects = names_in(query, names.projects)
     scoped = scoped_projects(query, projects)
     # A named adopter steers through its boost; its name would only add noise to keyword matching, and so
-    # would the project of "KServe adopters", which every passage in scope says.
+    # would the project of "KServe adopters", which every passage in scope says. A name set apart is no keyword
+    # either, unless it is asked about again ("Outside Bloomberg's interviews, where does Bloomberg come up?").
     adopter_terms = set().union(*(names.adopter_terms.get(a, set()) for a in adopters))
     named = set(adopter_terms)
+    named |= set().union(*(names.adopter_terms.get(a, set()) for a in excluded if name_counts(query, a) < 2))
     named |= set().union(*(names.project_terms.get(s, set()) for s in scoped))
     phrases = descriptions(query)
     described = set(terms(" ".join(phrases))) if not adopters else set()
@@ -90,6 +96,7 @@ def analyze(query: str, names: KnownNames) -> QueryAnalysis:
         text=query,
         embedding_text=embedding_query(query),
         adopters=frozenset(adopters),
+        excluded=frozenset(excluded),
         projects=frozenset(projects),
         scoped=frozenset(scoped),
         project_counts=tuple(sorted((name, max(1, name_counts(query, name))) for name in projects)),

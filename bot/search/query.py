@@ -57,6 +57,43 @@ def _name_grams(query: str) -> frozenset[str]:
     return frozenset(grams)
 
 
+# Words that set a name apart from what is asked: "Besides Read AI, ...", "other than Gojek and IBM", "outside
+# Bloomberg's own interviews".
+_EXCLUDING = (("besides",), ("except",), ("excluding",), ("outside",), ("other", "than"), ("apart", "from"),
+              ("aside", "from"), ("not", "counting"))
+
+
+def excluded_names(query: str, names: Collection[str]) -> set[str]:
+    """The names (`name_key`-ed) the query sets apart ("Besides Read AI, which adopters ..."): each one right
+    after an excluding word, or joined by "and"/"or"/"," to one that is."""
+    tokens = [t for t in re.split(r"[^a-z0-9]+", query.lower()) if t]
+    out: set[str] = set()
+    i = 0
+    excluding = False  # inside "besides X, Y and Z"
+    while i < len(tokens):
+        found = None
+        for j in range(min(i + 4, len(tokens)), i, -1):  # the longest name starting here
+            gram = "".join(tokens[i:j])
+            for g in (gram, gram[:-1] if gram.endswith("s") else None):
+                if g and g in names:
+                    found = (g, j)
+                    break
+            if found:
+                break
+        if found:
+            after = any(tuple(tokens[max(0, i - len(w)):i]) == w for w in _EXCLUDING)
+            if after or excluding:
+                out.add(found[0])
+                excluding = True
+            i = found[1]
+            if i < len(tokens) and tokens[i] == "s":  # a possessive's "s"
+                i += 1
+            continue  # a name right after (a comma between) keeps the list going
+        excluding = excluding and tokens[i] in ("and", "or")
+        i += 1
+    return out
+
+
 def name_counts(query: str, name: str) -> int:
     """How many times a name (`name_key`-ed) is spelled out in the query."""
     tokens = [t for t in re.split(r"[^a-z0-9]+", query.lower()) if t]

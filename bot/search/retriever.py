@@ -142,8 +142,10 @@ class Retriever(IndexState):
         rows = np.arange(len(chunks))
         if project or adopter:
             rows = np.array([i for i in rows if matches(chunks[i], project, adopter)], dtype=np.int64)
-            if not len(rows):
-                return Retrieval([], s)
+        if s.analysis is not None and s.analysis.excluded:
+            rows = rows[~np.isin(self._adopter_keys[rows], list(s.analysis.excluded))]
+        if (project or adopter or s.analysis is not None and s.analysis.excluded) and not len(rows):
+            return Retrieval([], s)
         order = rows[_top(s.fused[rows], max(k, self.params.candidates))]
         # Questions about one adopter keep its passages together; others spread across interviews.
         default = self.fusion.repeat_penalty if self.fusion is not None else self.params.repeat_penalty

@@ -15,7 +15,7 @@ from bot.index.build import build
 from bot.index.bm25 import KeywordMatrix
 from bot.index.keyword import terms
 from bot.search.signals import _z, _z_reference
-from bot.search.query import (without_names, descriptions, embedding_query, matches, name_key, names_in, place_variants,
+from bot.search.query import (without_names, excluded_names, descriptions, embedding_query, matches, name_key, names_in, place_variants,
                               scoped_projects, spans_adopters)
 from bot.search.retriever import Retriever
 from bot.index.textvectors import cache_path, text_vectors
@@ -66,6 +66,26 @@ def test_questions_say_whether_they_span_adopters_and_which_project_they_scope()
     assert scoped_projects("Among KServe and OpenFGA adopters, who upgrades for CVEs?", projects) == {"kserve", "openfga"}
     assert scoped_projects("Which Tekton, KServe or Knative users run GPUs?", projects) == {"tekton", "kserve", "knative"}
     assert scoped_projects("Is KServe better for OpenFGA adopters?", projects) == {"openfga"}
+
+
+def test_names_set_apart_by_besides_other_than_outside_are_found() -> None:
+    names = {"readai", "gojek", "ibm", "sap", "bloomberg"}
+    assert excluded_names("Besides Read AI's numbers, what request rates do adopters report?", names) == {"readai"}
+    assert excluded_names("Other than Gojek and IBM, who runs Knative?", names) == {"gojek", "ibm"}
+    assert excluded_names("apart from gojek, ibm or sap, who?", names) == {"gojek", "ibm", "sap"}
+    assert excluded_names("Besides Gojek, what did SAP say?", names) == {"gojek"}  # the list ends at the comma
+    assert excluded_names("How long has Gojek used Knative?", names) == set()
+    assert excluded_names("Besides the docs, what did SAP like?", names) == set()
+
+
+def test_an_adopter_set_apart_is_left_out_of_the_answer(fake_answerer: Answerer) -> None:
+    retriever = fake_answerer._current()
+    alone = {h.chunk.adopter for h in retriever.search("What challenges did Globex Corporation face?", 5)}
+    assert "Globex Corporation" in alone
+    besides = retriever.search("Besides Globex Corporation, what challenges did adopters face?", 10)
+    assert besides and all(h.chunk.adopter != "Globex Corporation" for h in besides)
+    analysis = retriever.analyze("Besides Globex Corporation, what challenges did adopters face?")
+    assert analysis.excluded == {"globex"} and not analysis.adopters  # the name key the index knows it by
 
 
 def test_the_question_without_its_names_keeps_what_it_asks() -> None:
