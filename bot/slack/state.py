@@ -46,6 +46,9 @@ class ThreadRegistry:
         self._not_ours: dict[tuple[str, str], float] = {}
         self.negative_ttl = negative_ttl
         self._lock = threading.Lock()
+        # Lookups under way, by thread: a second message of the same thread waits for the first's answer
+        # instead of asking Slack again (events are handled concurrently).
+        self._pending: dict[tuple[str, str], tuple[threading.Event, list[bool]]] = {}
 
     def add(self, channel: str, thread_ts: str) -> None:
         """Mark a thread as one the bot takes part in."""
@@ -63,15 +66,31 @@ class ThreadRegistry:
             seen_negative = self._not_ours.get(key)
             if seen_negative is not None and time.monotonic() - seen_negative < self.negative_ttl:
                 return False
-        ours = self.store.answer_thread(channel, thread_ts) or self._bot_in_replies(
-            client, channel, thread_ts, bot_user_id, bot_id)
-        with self._lock:
-            if ours:
-                self._known.add(key)
+            pending = self._pending.get(key)
+            if pending is None:
+                pending = self._pending[key] = (threading.Event(), [])
+                mine = True
             else:
-                self._not_ours[key] = time.monotonic()
-                if len(self._not_ours) > 5000:
-                    self._not_ours.clear()
+                mine = False
+        done, result = pending
+        if not mine:
+            done.wait(timeout=30)
+            return bool(result and result[0])
+        ours = False
+        try:
+            ours = self.store.answer_thread(channel, thread_ts) or self._bot_in_replies(
+                client, channel, thread_ts, bot_user_id, bot_id)
+        finally:
+            with self._lock:
+                if ours:
+                    self._known.add(key)
+                else:
+                    self._not_ours[key] = time.monotonic()
+                    if len(self._not_ours) > 5000:
+                        self._not_ours.clear()
+                del self._pending[key]
+            result.append(ours)
+            done.set()
         return ours
 
     @staticmethod

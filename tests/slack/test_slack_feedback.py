@@ -71,3 +71,30 @@ def test_qabot_feedback_lists_votes_newest_first(tmp_path: Path, monkeypatch: py
     assert [(v["user"], v["vote"], v["question"]) for v in data] == [
         ("U0BOB", "down", "second question"), ("U0ANN", "up", "first question")]
     assert data[0]["updated"].endswith("Z") and data[0]["citations"][0]["adopter"] == "Acme"
+
+
+def test_two_messages_of_one_unknown_thread_at_once_ask_slack_once(tmp_path: Path) -> None:
+    """Events are handled concurrently: the second lookup of a thread waits for the first's answer."""
+    import threading
+    import time
+
+    from bot.slack.state import ThreadRegistry
+
+    calls: list[str] = []
+
+    class SlowClient:
+        def conversations_replies(self, channel: str, ts: str, limit: int) -> dict:
+            calls.append(ts)
+            time.sleep(0.2)
+            return {"messages": [{"user": "U0HUMAN", "text": "people talking"}]}
+
+    registry = ThreadRegistry(FeedbackStore(tmp_path / "feedback.sqlite3"))
+    answers: list[bool] = []
+    threads = [threading.Thread(target=lambda: answers.append(
+        registry.is_ours(SlowClient(), "C1", "1.0", "U0BOT", "B0BOT"))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers == [False, False, False] and calls == ["1.0"]
+    assert registry.is_ours(SlowClient(), "C1", "1.0", "U0BOT", "B0BOT") is False and calls == ["1.0"]  # remembered
