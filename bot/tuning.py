@@ -52,7 +52,10 @@ PER_INTERVIEW = 1  # citations per interview when a question spans adopters: cov
 # Citations per interview when the question asks about one adopter without naming it ("the German
 # integrator"): the answer often spans two passages of that interview.
 PER_INTERVIEW_SINGLE = 3
-CITE_MARGIN = 8.0  # a passage scoring this far (fused score) below the best is not cited: it answers another question
+# A passage scoring this far (fused score) below the best is not cited: it answers another question. Chosen by
+# bench/margin_cv.py (5 folds of dev, answer hit + citation precision + unanswerable flagged): 6.5 in four folds
+# of five; out of fold precision 0.573 -> 0.583 at the same answer hit (BENCHMARKS.md, "Citation margin").
+CITE_MARGIN = 6.5
 # Questions spanning adopters cite one passage per interview, interviews chosen by `interview_order`:
 SPAN_MARGIN = 10.0  # an interview whose best passage is this far below the best is not cited
 SECOND_PASSAGE = 0.5  # share of an interview's second-best passage score in its evidence (depth counts, less)

@@ -19,7 +19,7 @@ from typing import Sequence
 
 from bot import tuning
 from bot.search.retriever import Hit, Retrieval, Retriever
-from bot.tuning import CITE_MARGIN, INTERVIEW_KEYWORD, PROJECT_PENALTY, SECOND_PASSAGE, SPAN_MARGIN
+from bot.tuning import INTERVIEW_KEYWORD, PROJECT_PENALTY, SECOND_PASSAGE
 
 
 def sentence_evidence(retriever: Retriever, hit: Hit, weights: dict[str, float]) -> float:
@@ -49,8 +49,10 @@ def cite(retriever: Retriever, hits: Sequence[Hit], query_terms: Sequence[str], 
 
 
 def select_citations(retrieval: Retrieval, top_k: int, per_interview: int | None,
-                     margin: float = CITE_MARGIN) -> list[Hit]:
-    """The hits to cite: at most `per_interview` from one interview, none far below the best."""
+                     margin: float | None = None) -> list[Hit]:
+    """The hits to cite: at most `per_interview` from one interview, none more than `margin` (default
+    CITE_MARGIN) below the best."""
+    margin = tuning.CITE_MARGIN if margin is None else margin  # read at call time: bench/margin_cv.py sets it
     picked: list[Hit] = []
     taken: dict[str, int] = {}
     best = retrieval.hits[0].score if retrieval.hits else 0.0
@@ -67,7 +69,7 @@ def select_citations(retrieval: Retrieval, top_k: int, per_interview: int | None
 
 
 def interview_order(retrieval: Retrieval, second: float = SECOND_PASSAGE, keyword: float = INTERVIEW_KEYWORD,
-                    margin: float = SPAN_MARGIN, project_penalty: float = PROJECT_PENALTY) -> list[Hit]:
+                    margin: float | None = None, project_penalty: float = PROJECT_PENALTY) -> list[Hit]:
     """Each interview's best hit, interviews ordered by their evidence as a whole (questions spanning adopters).
 
     An interview's score is its best passage's, plus `second` times its second-best candidate's (its best
@@ -77,6 +79,7 @@ def interview_order(retrieval: Retrieval, second: float = SECOND_PASSAGE, keywor
     """
     if not retrieval.hits:
         return []
+    margin = tuning.SPAN_MARGIN if margin is None else margin  # read at call time: bench/margin_cv.py sets it
     best: dict[str, Hit] = {}
     runner_up: dict[str, float] = {}
     for hit in retrieval.hits:
@@ -108,14 +111,14 @@ def interview_order(retrieval: Retrieval, second: float = SECOND_PASSAGE, keywor
 
 
 def spread_citations(retrieval: Retrieval, top_k: int, per_interview: int = 1,
-                     margin: float = CITE_MARGIN) -> list[Hit]:
+                     margin: float | None = None) -> list[Hit]:
     """Citations for a question spanning adopters: the best passage of each interview in `interview_order`;
     when fewer interviews than `top_k` are left, their next passages (up to `per_interview` each, none more
     than `margin` below the best)."""
     picked = interview_order(retrieval)[:top_k]
     if len(picked) >= top_k or per_interview <= 1 or not picked:
         return picked
-    floor = retrieval.hits[0].score - margin
+    floor = retrieval.hits[0].score - (tuning.CITE_MARGIN if margin is None else margin)
     more: dict[str, list[Hit]] = {h.chunk.source: [] for h in picked}
     chosen = {id(h) for h in picked}
     for hit in retrieval.hits:
