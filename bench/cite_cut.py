@@ -11,7 +11,6 @@ numbers are printed beside the in-sample ones for every share.
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ from bot.answer import citations  # noqa: E402
 from bot.answer.answerer import Answerer  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.evaluation import load_questions, matched_gold  # noqa: E402
+from bench.folds import stratified_folds  # noqa: E402
 
 SHARES = [round(0.1 * i, 1) for i in range(11)]
 
@@ -70,13 +70,7 @@ def main() -> int:
     answerer = Answerer(Settings.from_env({"QABOT_INDEX_DIR": str(args.index)}))
     answerer.reload()
     rows = collect(answerer, args.questions)
-    random.seed(0)
-    folds: list[list[dict]] = [[] for _ in range(5)]
-    for kind in sorted({r["kind"] for r in rows}):
-        group = [r for r in rows if r["kind"] == kind]
-        random.shuffle(group)
-        for i, r in enumerate(group):
-            folds[i % 5].append(r)
+    folds = stratified_folds(rows, lambda r: r["kind"])
     oof, chosen = [], []
     for i in range(5):
         train = [r for j in range(5) if j != i for r in folds[j]]

@@ -16,7 +16,6 @@ today's). Prints the value chosen per fold, the out-of-fold numbers and the in-s
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
 import sys
 from pathlib import Path
@@ -28,6 +27,7 @@ from bot import tuning  # noqa: E402
 from bot.answer.answerer import Answerer  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.evaluation import evaluate, load_questions  # noqa: E402
+from bench.folds import stratified_folds  # noqa: E402
 
 
 def _mean(xs: list[float]) -> float:
@@ -70,13 +70,7 @@ def main() -> int:
     keys = OBJECTIVES[args.param]
     score = lambda value, ids: sum(parts([runs[value][i] for i in ids])[k] for k in keys)  # noqa: E731
     ids = [q.id for q in questions]
-    random.seed(0)
-    folds: list[list[str]] = [[] for _ in range(5)]
-    for kind in sorted({q.kind for q in questions}):
-        group = [q.id for q in questions if q.kind == kind]
-        random.shuffle(group)
-        for n, i in enumerate(group):
-            folds[n % 5].append(i)
+    folds = [[q.id for q in fold] for fold in stratified_folds(questions, lambda q: q.kind)]
     chosen, oof = [], []
     for f in range(5):
         train = [i for j in range(5) if j != f for i in folds[j]]
