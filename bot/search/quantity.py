@@ -72,9 +72,18 @@ class Measure:
     things: frozenset[str] = frozenset()
 
 
+# What a question says it is "about" is its topic, not the measurement it asks for: "What does Adopter 4 say about
+# throughput and latency for metrics?" asks for what was said, not for a rate or a duration.
+_ABOUT = re.compile(r"\b(?:about|regarding|concerning)\b", re.IGNORECASE)
+
+
 def asked_measure(question: str) -> Measure:
     """The kind of number `question` asks for ("number" when it asks for one of no particular kind, or for
-    several: "How much storage and how many clients ..." is answered by either)."""
+    several: "How much storage and how many clients ..." is answered by either). Words after "about" are the
+    question's topic and name no kind."""
+    about = _ABOUT.search(question)
+    if about:
+        question = question[:about.start()]
     if len(_ASKS_ANY.findall(question)) > 1:
         return Measure("number")
     # A shape says more than the counted thing: "how many builds a day" asks for a rate.

@@ -247,6 +247,15 @@ def test_real_ordinal_picks_the_listed_point_of_the_previous_answer(real_answere
 
 
 @pytest.mark.slow
+def test_real_ordinal_point_that_names_a_metric_is_answered_not_refused(real_answerer: Answerer) -> None:
+    # The point is "Throughput and latency for metrics": a topic, not a request for a rate or a latency.
+    follow = real_answerer.ask("and what about the second one?", 5,
+                               history=["Which Knative features does Adopter 4 rely on?"])
+    assert "latency" in follow.resolved_question and "Adopter 4" in follow.resolved_question
+    assert follow.answered and {c.adopter for c in follow.citations} == {"Adopter 4"}
+
+
+@pytest.mark.slow
 def test_real_follow_up_asking_for_a_number_never_given_is_refused(real_answerer: Answerer) -> None:
     history = ["which in-toto adopter is the aerospace and defense company?"]
     when = real_answerer.ask("when did they start using the in-toto libraries?", 5, history=history)

@@ -52,3 +52,10 @@ def test_a_possessive_is_read_as_part_of_the_counted_thing() -> None:
     assert measure.kind == "count" and "peopl" in measure.things
     assert states(measure, "We have three reviewers and five to six active contributors.")
     assert not states(measure, "We started in 2021 with a small pilot.")
+
+
+def test_what_a_question_is_about_names_no_measurement() -> None:
+    # "say about throughput and latency" asks for what was said (a follow-up's point), not for a rate or a duration.
+    assert asked_measure("What does Acme say about throughput and latency for metrics?").kind == "number"
+    assert asked_measure("What p99 latency does Acme see?").kind == "duration"
+    assert asked_measure("How many requests per second does Acme run?").kind == "rate"
