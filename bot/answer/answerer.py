@@ -23,7 +23,7 @@ from bot.answer.recall import FollowUps, recall_of
 from bot.answer.relevance import RelevanceCut
 from bot.index.keyword import terms
 from bot.search.fusion import load_weights
-from bot.search.query import matches
+from bot.search.query import matches, name_key
 from bot.search.retriever import Hit, Retrieval, Retriever
 from bot.answer.citations import select_citations, spread_citations
 from bot.tuning import CANDIDATES, PER_INTERVIEW, PER_INTERVIEW_SINGLE
@@ -334,6 +334,13 @@ class Answerer:
         if hidden or exclude:
             retrieval = replace(retrieval, hits=[h for h in retrieval.hits if h.chunk.source not in hidden
                                                  and h.chunk.chunk_id not in exclude])
+        if len(analysis.adopters) == 1 and not adopter:
+            # A question naming one adopter is answered from its interviews when they have candidates: another
+            # adopter's passage with the asked words answers for someone else ("How many tuples does Agicap
+            # store?" is not answered by Read AI's tuple count).
+            own = [h for h in retrieval.hits if name_key(h.chunk.adopter) in analysis.adopters]
+            if own:
+                retrieval = replace(retrieval, hits=own)
         # One adopter (named or filtered): its passages may all be cited; a question about adopters in the
         # plural gets one per interview; one about a described adopter up to PER_INTERVIEW_SINGLE.
         single = bool(adopter) or len(analysis.adopters) == 1

@@ -57,6 +57,14 @@ def project_boost(p: Probe, params: RetrievalParams) -> np.ndarray | None:
     if not a.projects:
         return None
     counts = {name: count for name, count in a.project_counts if not a.scoped or name in a.scoped}
+    rows = p.adopter_rows
+    if rows is not None and rows.any() and not a.scoped:
+        # A named adopter's question names another project as its topic ("How does Cloudera use Knative?"):
+        # only the adopter's own projects steer; the rest is for the keywords and cosines.
+        own = set(p.ix._project_keys[rows])
+        counts = {name: count for name, count in counts.items() if name in own}
+        if not counts:
+            return None
     total = sum(counts.values())
     boost = params.scope_boost if a.scoped else params.project_boost
     # Each passage has one project, so this sum adds to each passage exactly what adding name by name did.

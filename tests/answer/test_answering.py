@@ -221,3 +221,36 @@ def test_a_named_questions_sentences_are_weighed_without_the_names_pull(tmp_path
     plain = "How long has the team used it in production?"
     assert np.allclose(retriever.score(plain).sentence_dense[rows.start:rows.stop],
                        retriever.aux.sentence_vectors[rows.start:rows.stop] @ embedder.embed_query(plain), atol=1e-6)
+
+
+def test_a_question_naming_one_adopter_is_answered_from_its_interview_only(tmp_path: Path) -> None:
+    """Another adopter's passage that says the asked words answers for someone else: a count of tuples asked of
+    Acme is not answered by Globex's count (Acme's interview gives none, so the answer is a refusal)."""
+    from bot.config import Settings
+    from bot.index.build import build
+    from tests.fakes import FAKE_MODEL, FakeEmbedder
+
+    corpus = tmp_path / "corpus"
+    (corpus / "widgetd").mkdir(parents=True)
+    (corpus / "widgetd" / "widgetd-adopter-interview-acme.md").write_text(
+        "# Widgetd Adopter Interview - Acme Rockets\n\n## Usage\n\n### What is the current level of usage?\n\n"
+        "Acme Rockets stores its relationship tuples in Widgetd for every tenant.\n\n### What challenges did you "
+        "face?\n\nUpgrades were slow at first.\n", encoding="utf-8")
+    (corpus / "widgetd" / "widgetd-adopter-interview-globex.md").write_text(
+        "# Widgetd Adopter Interview - Globex\n\n## Usage\n\n### What is the current level of usage?\n\n"
+        "We store 30 million relationship tuples in Widgetd.\n\n### What challenges did you face?\n\n"
+        "Memory grew with tenants.\n", encoding="utf-8")
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", state_dir=tmp_path / "var",
+                        model_name=FAKE_MODEL)
+    embedder = FakeEmbedder()
+    build(corpus, settings.index_dir, embedder)
+    answerer = Answerer(settings, embedder=embedder)
+    answerer.reload()
+    counted = answerer.ask("How many relationship tuples does Acme Rockets store in Widgetd?", 5)
+    assert not counted.answered and all(p.adopter == "Acme Rockets" for p in counted.related)
+    # Asked without the name, the count is Globex's.
+    plain = answerer.ask("How many relationship tuples are stored in Widgetd?", 5)
+    assert plain.answered and plain.citations[0].adopter == "Globex"
+    # Asked of Acme something its interview says, only Acme's passages are cited.
+    stored = answerer.ask("What does Acme Rockets store in Widgetd?", 5)
+    assert stored.answered and {c.adopter for c in stored.citations} == {"Acme Rockets"}

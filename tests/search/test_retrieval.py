@@ -188,6 +188,18 @@ def test_real_descriptions_worded_unlike_the_intro_are_found_by_meaning(real_ans
     assert any(keyword_only.search(q, 1)[0].chunk.adopter != a for q, a in cases)
 
 
+@pytest.mark.slow
+def test_real_another_project_named_beside_an_adopter_is_its_topic(real_answerer: Answerer) -> None:
+    """"How does Cloudera use Knative?": Cloudera (a KServe adopter) is who, Knative what; the Knative interviews
+    get no project boost from it (bot/search/handset.py)."""
+    retriever = real_answerer._current()
+    assert retriever.search("How does Cloudera use Knative?", 1)[0].chunk.adopter == "Cloudera"
+    answer = real_answerer.ask("How does Cloudera use Knative?", 5)
+    assert answer.answered and {c.adopter for c in answer.citations} == {"Cloudera"}
+    # A project asked about as "<P> adopters" still steers.
+    assert retriever.search("How do Knative adopters compare with Cloudera?", 1)[0].chunk.project == "Knative"
+
+
 def _named_template_firsts(retriever: Retriever, templates: list[tuple[str, str]]) -> list[bool]:
     """For every adopter and template whose interview question has `key`: is that passage first?"""
     chunks = retriever.index.chunks
