@@ -182,14 +182,25 @@ def test_spread_citations_take_one_per_interview_before_any_second() -> None:
     assert [h.score for h in spread_citations(retrieval, 5, per_interview=3, margin=2.0)] == [10.0, 9.5, 9.0, 8.0]
 
 
-def test_a_named_questions_sentences_are_weighed_without_the_names_pull(tmp_path: Path) -> None:
-    """The sentence cosines a named question's quote is picked by (and its interview's passages ranked by) are
-    taken with the names' pull taken out (bot/search/signals.py): a sentence that only says "Acme Rockets ...
-    Widgetd" loses its lead over the one that answers."""
+def _fake_answerer_over(corpus: Path, tmp_path: Path) -> Answerer:
+    """An Answerer over `corpus`, indexed with the fake embedder."""
     from bot.config import Settings
     from bot.index.build import build
     from tests.fakes import FAKE_MODEL, FakeEmbedder
 
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", state_dir=tmp_path / "var",
+                        model_name=FAKE_MODEL)
+    embedder = FakeEmbedder()
+    build(corpus, settings.index_dir, embedder)
+    answerer = Answerer(settings, embedder=embedder)
+    answerer.reload()
+    return answerer
+
+
+def test_a_named_questions_sentences_are_weighed_without_the_names_pull(tmp_path: Path) -> None:
+    """The sentence cosines a named question's quote is picked by (and its interview's passages ranked by) are
+    taken with the names' pull taken out (bot/search/signals.py): a sentence that only says "Acme Rockets ...
+    Widgetd" loses its lead over the one that answers."""
     corpus = tmp_path / "corpus"
     (corpus / "widgetd").mkdir(parents=True)
     (corpus / "widgetd" / "widgetd-adopter-interview-acme.md").write_text(
@@ -200,12 +211,7 @@ def test_a_named_questions_sentences_are_weighed_without_the_names_pull(tmp_path
     (corpus / "widgetd" / "widgetd-adopter-interview-globex.md").write_text(
         "# Widgetd Adopter Interview - Globex\n\n## Usage\n\n### How long has your organization used the "
         "project?\n\nSince 2021.\n\n### What challenges did you face?\n\nMemory grew with tenants.\n", encoding="utf-8")
-    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", state_dir=tmp_path / "var",
-                        model_name=FAKE_MODEL)
-    embedder = FakeEmbedder()
-    build(corpus, settings.index_dir, embedder)
-    answerer = Answerer(settings, embedder=embedder)
-    answerer.reload()
+    answerer = _fake_answerer_over(corpus, tmp_path)
     retriever = answerer._current()
     question = "How long has Acme Rockets used Widgetd?"
     hit = retriever.search(question, 1)[0]
@@ -215,6 +221,7 @@ def test_a_named_questions_sentences_are_weighed_without_the_names_pull(tmp_path
     names, answers = texts.index(next(t for t in texts if t.startswith("Acme"))), \
         texts.index(next(t for t in texts if t.startswith("We have")))
     used = retriever.score(question).sentence_dense[rows.start:rows.stop]
+    embedder = retriever.embedder
     full = retriever.aux.sentence_vectors[rows.start:rows.stop] @ embedder.embed_query(question)
     assert full[names] - full[answers] > used[names] - used[answers] + 0.05
     # A question naming no adopter is weighed as asked.
@@ -226,10 +233,6 @@ def test_a_named_questions_sentences_are_weighed_without_the_names_pull(tmp_path
 def test_a_question_naming_one_adopter_is_answered_from_its_interview_only(tmp_path: Path) -> None:
     """Another adopter's passage that says the asked words answers for someone else: a count of tuples asked of
     Acme is not answered by Globex's count (Acme's interview gives none, so the answer is a refusal)."""
-    from bot.config import Settings
-    from bot.index.build import build
-    from tests.fakes import FAKE_MODEL, FakeEmbedder
-
     corpus = tmp_path / "corpus"
     (corpus / "widgetd").mkdir(parents=True)
     (corpus / "widgetd" / "widgetd-adopter-interview-acme.md").write_text(
@@ -240,12 +243,7 @@ def test_a_question_naming_one_adopter_is_answered_from_its_interview_only(tmp_p
         "# Widgetd Adopter Interview - Globex\n\n## Usage\n\n### What is the current level of usage?\n\n"
         "We store 30 million relationship tuples in Widgetd.\n\n### What challenges did you face?\n\n"
         "Memory grew with tenants.\n", encoding="utf-8")
-    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", state_dir=tmp_path / "var",
-                        model_name=FAKE_MODEL)
-    embedder = FakeEmbedder()
-    build(corpus, settings.index_dir, embedder)
-    answerer = Answerer(settings, embedder=embedder)
-    answerer.reload()
+    answerer = _fake_answerer_over(corpus, tmp_path)
     counted = answerer.ask("How many relationship tuples does Acme Rockets store in Widgetd?", 5)
     assert not counted.answered and all(p.adopter == "Acme Rockets" for p in counted.related)
     # Asked without the name, the count is Globex's.
