@@ -98,8 +98,19 @@ class Resolver:
         prev: Turn | None = None
         for earlier in history:
             if earlier.strip():
-                prev = self._turn(self._resolve(earlier, prev), prev)
-        return self._resolve(question, prev)
+                prev = self._turn(self._one(self._resolve(earlier, prev)), prev)
+        return self._one(self._resolve(question, prev))
+
+    def _one(self, res: Resolution) -> Resolution:
+        """ "which of the Nutanix use GPUs?" -> "does Nutanix use GPUs?": a question for one of several asked of
+        the one adopter a follow-up put in."""
+        if res.kind == STANDALONE or not res.about or len(res.about) != 1:
+            return res
+        label = re.escape(self.catalog.label(res.about[0]))
+        text = re.sub(rf"^(\s*)(w)hich\s+(?:of\s+)?(?:the\s+)?({label})(?=[\s?,])",
+                      lambda m: f"{m.group(1)}{'D' if m.group(2) == 'W' else 'd'}oes {m.group(3)}", res.question,
+                      count=1, flags=re.IGNORECASE)
+        return res if text == res.question else Resolution(text, res.kind, res.exclude, res.about)
 
     # -- one turn -------------------------------------------------------------------------------------------
 

@@ -98,8 +98,10 @@ def test_ordinals_pick_from_the_adopters_named_or_cited() -> None:
                    "the last adopter you mentioned: why do they contribute?")[0] \
         == "CyberAgent, Inc.: why do CyberAgent, Inc. contribute? (KServe)"
     # With no words of its own, the ordinal's adopter in the previous question.
+    # ("Which" asked of one adopter becomes "Does": "Which Cloudera contribute upstream?" before.)
     assert resolve(["Which KServe adopters contribute upstream?"], "the second one?")[0] == \
-        "Which Cloudera contribute upstream?"
+        "Does Cloudera contribute upstream?"
+    assert resolve(["Which of the KServe adopters use GPUs?"], "and SAP?")[0] == "Does SAP use GPUs?"
     # "the other one": the one of two not picked.
     assert resolve(["Why did Gojek and IBM pick Knative?", "the first one?"], "and the other one?")[0] == \
         "Why did IBM pick Knative?"
