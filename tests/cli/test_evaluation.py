@@ -121,8 +121,8 @@ def test_eval_cli_prints_a_table_and_json(fake_settings, tmp_path: Path, monkeyp
 
 
 # Measured on dev.jsonl (195 questions, 31 interviews) with the default (hand-set) ranking: recall@5 0.931,
-# MRR@10 0.801, quote hit 0.774, answer hit 0.868, citation precision 0.573, thematic coverage 0.790, unanswerable
-# flagged 25/36, false refusals 0.031 (BENCHMARKS.md, "Names out of the within-interview cosines" and after).
+# MRR@10 0.801, quote hit 0.774, answer hit 0.868, citation precision 0.591, thematic coverage 0.790, unanswerable
+# flagged 28/36, false refusals 0.031 (BENCHMARKS.md, "Round of 2026-12-04 (session 9)").
 # Floors sit a few points below. (Fitted weights, out-of-fold: BENCHMARKS.md "Fitted weights".)
 FLOORS = {"recall@5": 0.90, "mrr@10": 0.77, "quote_hit": 0.73, "answer_hit": 0.83, "citation_precision": 0.53,
           "thematic_coverage": 0.75}
@@ -137,11 +137,11 @@ def test_dev_set_scores_stay_above_the_floors(real_answerer: Answerer) -> None:
     for key, floor in FLOORS.items():
         assert overall[key] >= floor, (key, overall[key])
     assert overall["false_refusals"] <= 0.05
-    assert overall["unanswerable_flagged"] >= 0.61
+    assert overall["unanswerable_flagged"] >= 0.70
 
 
 # Measured on ../shared/eval/conversations.jsonl (30 conversations, 47 follow-ups), each turn asked with the earlier
-# questions as history: follow-ups answer hit 0.818, gold cited 0.741, citation precision 0.459, false refusals
+# questions as history: follow-ups answer hit 0.818, gold cited 0.741, citation precision 0.500, false refusals
 # 0.023, unanswerable flagged 1/3; first turns recall@5 0.967. Floors a few points below.
 CONVERSATION_FLOORS = {"answer_hit": 0.77, "gold_cited": 0.69, "citation_precision": 0.41}
 
