@@ -92,6 +92,10 @@ def analyze(query: str, names: KnownNames) -> QueryAnalysis:
     if described:
         qterms = [t for t in qterms if t not in described] or qterms
     project_terms = set().union(*(names.project_terms.get(name, set()) for name in projects))
+    # Project names are in nearly every sentence of their interviews, so they say nothing about which passage or
+    # quote answers, except a project asked about beside "<P> adopters": "Which KServe adopter uses Knative?"
+    # asks about Knative in the KServe interviews (the scoped project's words are out of the query already).
+    not_topic = project_terms if not scoped else set()
     return QueryAnalysis(
         text=query,
         embedding_text=embedding_query(query),
@@ -106,7 +110,7 @@ def analyze(query: str, names: KnownNames) -> QueryAnalysis:
         unnamed_text=embedding_query(without_names(query, adopter_terms, project_terms)) if adopters else "",
         query_terms=tuple(qterms),
         name_terms=frozenset(project_terms),
-        topic_terms=tuple(t for t in qterms if t not in project_terms),
+        topic_terms=tuple(t for t in qterms if t not in not_topic),
         spans=spans_adopters(query),
         asks_quantity=bool(ASKS_QUANTITY.search(query)),
         measure=asked_measure(query),

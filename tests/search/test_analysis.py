@@ -41,3 +41,14 @@ def test_names_asked_about_are_capitalised_or_mixed_case_words_not_acronyms() ->
     assert name_candidates("Do any adopters track CVEs or GPUs with the vLLM runtime?", set()) == ["vLLM"]
     assert name_candidates("does the team run eBPF probes at Contoso?", set()) == ["eBPF", "Contoso"]
     assert name_candidates("Does the team at Contoso use KServe for serving?", {"kserve"}) == ["Contoso"]
+
+
+def test_a_project_asked_about_beside_p_adopters_is_a_topic() -> None:
+    from bot.search.analysis import KnownNames, analyze
+
+    names = KnownNames(frozenset({"gojek"}), frozenset({"knative", "kserve"}), {"gojek": {"gojek"}},
+                       {"knative": {"knativ"}, "kserve": {"kserv"}}, (), ("gojek", "knative", "kserve"))
+    scoped = analyze("Which KServe adopter uses Knative?", names)
+    assert scoped.scoped == {"kserve"} and "knativ" in scoped.topic_terms and "kserv" not in scoped.topic_terms
+    # A project named alone, or beside one adopter, is in every sentence of its interviews: no topic word.
+    assert "knativ" not in analyze("How does Gojek use Knative in production?", names).topic_terms
